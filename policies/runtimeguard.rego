@@ -1,0 +1,240 @@
+# METADATA
+# title: runtimeguard default policy
+# description: |
+#   Maps namespace tenancy and workload traits to the RuntimeClass a Pod must use.
+#   Traits and classes are data (data.config); this file only combines them.
+package runtimeguard
+
+# METADATA
+# title: decision
+# description: The document runtimeguard reads for every Pod CREATE (see policies/README.md).
+# entrypoint: true
+decision := {
+	"class": chosen_class,
+	"acceptable": acceptable,
+	"deny": deny,
+	"warn": warn,
+	"reasons": reasons,
+	"traits": trait_sources,
+	"requirements": {"isolation": required_isolation, "gpu": required_gpu},
+}
+
+# trait_sources[trait] holds, for each trait the Pod has, where that trait came from.
+trait_sources[trait] contains sprintf("namespace %q is %s=%s", [input.namespace.name, key, value]) if {
+	some trait, def in data.config.traits
+	some key, value in def.namespace_labels
+	input.namespace.labels[key] == value
+}
+
+trait_sources[trait] contains sprintf("pod label %s=%s", [key, value]) if {
+	some trait, def in data.config.traits
+	some key, value in def.pod_labels
+	input.pod.labels[key] == value
+}
+
+trait_sources[trait] contains sprintf("container %q requests %s", [c.name, resource]) if {
+	some trait, def in data.config.traits
+	some resource in def.extended_resources
+	some c in all_containers
+	c.extendedResources[resource] > 0
+}
+
+all_containers := array.concat(object.get(input.pod, "containers", []), object.get(input.pod, "initContainers", []))
+
+trait_isolation(trait) := object.get(data.config.traits[trait], ["requires", "isolation"], 0)
+
+trait_needs_gpu(trait) if data.config.traits[trait].requires.gpu == true
+
+required_isolation := max({n | some trait, _ in trait_sources; n := trait_isolation(trait)} | {0})
+
+default required_gpu := false
+
+required_gpu if {
+	some trait, _ in trait_sources
+	trait_needs_gpu(trait)
+}
+
+has_requirement if required_isolation > 0
+
+has_requirement if required_gpu
+
+# What each class provides; classes missing from data.config.classes provide nothing.
+class_isolation(name) := object.get(class_by_name, [name, "isolation"], 0)
+
+class_gpu(name) := object.get(class_by_name, [name, "gpu"], false)
+
+class_by_name[c.name] := c if some c in data.config.classes
+
+# meets_trait(name, trait): the class provides what that one trait needs.
+meets_trait(name, trait) if {
+	class_isolation(name) >= trait_isolation(trait)
+	not trait_needs_gpu(trait)
+}
+
+meets_trait(name, trait) if {
+	class_isolation(name) >= trait_isolation(trait)
+	trait_needs_gpu(trait)
+	class_gpu(name) == true
+}
+
+meets(name) if {
+	every trait, _ in trait_sources {
+		meets_trait(name, trait)
+	}
+}
+
+# Candidates in price order: lowest isolation first, then the order of data.config.classes.
+ranked := [entry[2] | some entry in sort([[c.isolation, i, c.name] | some i, c in data.config.classes])]
+
+candidates := [name | some name in ranked; meets(name)]
+
+# A class whose scheduling.nodeSelector contradicts the Pod's own nodeSelector cannot serve it:
+# the API server would reject the merge, so such a class is never chosen.
+conflicts_with_pod(name) if {
+	some key, value in input.cluster.runtimeClasses[name].nodeSelector
+	some pod_value in [input.pod.nodeSelector[key]]
+	pod_value != value
+}
+
+usable(name) if {
+	input.cluster.runtimeClasses[name].available == true
+	not conflicts_with_pod(name)
+}
+
+usable_candidates := [name | some name in candidates; usable(name)]
+
+default chosen_class := ""
+
+chosen_class := usable_candidates[0] if has_requirement
+
+acceptable contains name if {
+	some name, _ in input.cluster.runtimeClasses
+	meets(name)
+}
+
+acceptable contains name if {
+	some name in ranked
+	meets(name)
+}
+
+named_class := object.get(input.pod, "runtimeClassName", "")
+
+# needs_text(trait) says what one trait needs, in the words users see in denials.
+needs_text(trait) := sprintf("isolation >= %d and a GPU runtime", [trait_isolation(trait)]) if {
+	trait_isolation(trait) > 0
+	trait_needs_gpu(trait)
+} else := "a GPU runtime" if {
+	trait_needs_gpu(trait)
+} else := sprintf("isolation >= %d", [trait_isolation(trait)])
+
+unmet_because(name) := concat(" and ", [sprintf("%s, which needs %s", [source, needs_text(trait)]) |
+	some trait, sources in trait_sources
+	not meets_trait(name, trait)
+	some source in sources
+])
+
+suggested_class := usable_candidates[0] if {
+	count(usable_candidates) > 0
+} else := candidates[0] if {
+	count(candidates) > 0
+}
+
+suggestion := sprintf("runtime class %q or stronger", [suggested_class]) if {
+	suggested_class
+} else := "no runtime class in data.config.classes provides it"
+
+fix := sprintf("remove spec.runtimeClassName to let runtimeguard choose, or set it to %q", [suggested_class]) if {
+	suggested_class
+} else := "describe a class that provides it in data.config.classes"
+
+deny contains msg if {
+	has_requirement
+	named_class != ""
+	not meets(named_class)
+	msg := sprintf(
+		"pod rejected: %s (%s); spec.runtimeClassName is %q; %s",
+		[unmet_because(named_class), suggestion, named_class, fix],
+	)
+}
+
+all_sources := [source | some _, sources in trait_sources; some source in sources]
+
+deny contains msg if {
+	has_requirement
+	named_class == ""
+	count(usable_candidates) == 0
+	msg := sprintf(
+		"pod rejected: %s, which needs %s, but no runtime class that provides it is available (%s); install the runtime on a node and make it advertise the handler, or create the RuntimeClass",
+		[concat(" and ", all_sources), requirement_text, concat("; ", unavailable_details)],
+	)
+}
+
+# Reached only when the mutating webhook did not run (not registered, or skipped): the Pod
+# would otherwise slip through on the node's default runtime.
+deny contains msg if {
+	has_requirement
+	named_class == ""
+	count(usable_candidates) > 0
+	msg := sprintf(
+		"pod rejected: %s, which needs %s; spec.runtimeClassName is not set; set it to %q (runtimeguard's mutating webhook does this when it is registered)",
+		[concat(" and ", all_sources), requirement_text, usable_candidates[0]],
+	)
+}
+
+requirement_text := sprintf("isolation >= %d and a GPU runtime", [required_isolation]) if {
+	required_isolation > 0
+	required_gpu
+} else := "a GPU runtime" if {
+	required_gpu
+} else := sprintf("isolation >= %d", [required_isolation])
+
+unavailable_details := [detail | some name in candidates; detail := unavailable_detail(name)] if {
+	count(candidates) > 0
+} else := ["no class in data.config.classes provides it"]
+
+unavailable_detail(name) := sprintf("%s: RuntimeClass not found", [name]) if {
+	not input.cluster.runtimeClasses[name]
+} else := sprintf("%s: its scheduling.nodeSelector conflicts with the pod's nodeSelector", [name]) if {
+	conflicts_with_pod(name)
+} else := sprintf("%s: %s", [name, input.cluster.runtimeClasses[name].reason])
+
+# The default policy has no warnings; custom policies add rules to deny and warn in package
+# runtimeguard (see policies/examples/).
+warn contains msg if {
+	some msg in []
+}
+
+# reasons explain the decision in order: traits, requirement, classes passed over, the choice.
+reasons := array.concat(
+	array.concat(trait_reasons, requirement_reasons),
+	array.concat(skipped_reasons, choice_reasons),
+)
+
+trait_reasons := sort([sprintf("trait %s: %s", [trait, source]) |
+	some trait, sources in trait_sources
+	some source in sources
+])
+
+requirement_reasons := [sprintf("requires %s", [requirement_text])] if has_requirement
+
+else := ["no trait requires a sandboxed or GPU runtime"]
+
+# Only classes cheaper than the choice are worth explaining (all of them when none was chosen).
+skipped_reasons := [sprintf("skipped %s", [unavailable_detail(name)]) |
+	some i, name in candidates
+	i < count(candidates_until_choice)
+	not usable(name)
+] if has_requirement
+
+else := []
+
+candidates_until_choice := [name | some i, name in candidates; i <= choice_index]
+
+choice_index := i if {
+	some i, name in candidates
+	name == chosen_class
+} else := count(candidates)
+
+choice_reasons := [sprintf("cheapest available class that provides %s: %q", [requirement_text, chosen_class])] if {
+	chosen_class != ""
+} else := []

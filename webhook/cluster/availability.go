@@ -1,0 +1,284 @@
+package cluster
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/klog/v2"
+)
+
+// nodeFacts is what availability needs from a Node. Comparing facts lets the view ignore the
+// status updates a kubelet sends every few seconds that change nothing here.
+type nodeFacts struct {
+	labels      map[string]string
+	ready       bool
+	schedulable bool
+	// taints holds only NoSchedule and NoExecute taints: PreferNoSchedule never blocks a Pod.
+	taints []corev1.Taint
+	// reportsHandlers is true when status.runtimeHandlers is non-empty (Kubernetes 1.30+ with a
+	// CRI that reports handlers). Then the list is the truth and labels are not consulted.
+	reportsHandlers bool
+	handlers        map[string]bool
+}
+
+func factsOf(n *corev1.Node) *nodeFacts {
+	f := &nodeFacts{labels: n.Labels, schedulable: !n.Spec.Unschedulable}
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			f.ready = c.Status == corev1.ConditionTrue
+		}
+	}
+	for _, t := range n.Spec.Taints {
+		if t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute {
+			f.taints = append(f.taints, t)
+		}
+	}
+	if len(n.Status.RuntimeHandlers) > 0 {
+		f.reportsHandlers = true
+		f.handlers = make(map[string]bool, len(n.Status.RuntimeHandlers))
+		for _, h := range n.Status.RuntimeHandlers {
+			f.handlers[h.Name] = true
+		}
+	}
+	return f
+}
+
+func (f *nodeFacts) equal(o *nodeFacts) bool {
+	if f.ready != o.ready || f.schedulable != o.schedulable || f.reportsHandlers != o.reportsHandlers ||
+		len(f.labels) != len(o.labels) || len(f.taints) != len(o.taints) || len(f.handlers) != len(o.handlers) {
+		return false
+	}
+	for k, v := range f.labels {
+		if w, ok := o.labels[k]; !ok || w != v {
+			return false
+		}
+	}
+	for i := range f.taints {
+		if f.taints[i].Key != o.taints[i].Key || f.taints[i].Value != o.taints[i].Value || f.taints[i].Effect != o.taints[i].Effect {
+			return false
+		}
+	}
+	for h := range f.handlers {
+		if !o.handlers[h] {
+			return false
+		}
+	}
+	return true
+}
+
+// outcome is what one Node means for one RuntimeClass.
+type outcome int
+
+const (
+	availableByStatus outcome = iota // Ready, schedulable, tolerated, status.runtimeHandlers lists the handler
+	availableByLabels                // same, but the node reports no handlers and matches the class's nodeSelector
+	notReady                         // advertises the handler but is not Ready
+	cordoned                         // advertises the handler but spec.unschedulable
+	untolerated                      // advertises the handler but has a taint the class does not tolerate
+	selectorMismatch                 // status lists the handler but labels miss the class's nodeSelector
+	drift                            // labels match the class's nodeSelector, status lacks the handler
+	silent                           // reports no handlers and the class has no nodeSelector: unknowable
+	unlabelled                       // reports no handlers and lacks the class's nodeSelector labels
+	absent                           // does not run the handler
+	numOutcomes
+)
+
+func classify(n *nodeFacts, c *Class) outcome {
+	if c.Handler == "" {
+		return absent
+	}
+	matches := selectorMatches(c.NodeSelector, n.labels)
+	if n.reportsHandlers {
+		if !n.handlers[c.Handler] {
+			if len(c.NodeSelector) > 0 && matches {
+				return drift
+			}
+			return absent
+		}
+		if !matches {
+			return selectorMismatch
+		}
+	} else {
+		if len(c.NodeSelector) == 0 {
+			return silent
+		}
+		if !matches {
+			return unlabelled
+		}
+	}
+	switch {
+	case !n.ready:
+		return notReady
+	case !n.schedulable:
+		return cordoned
+	case !tolerates(c.Tolerations, n.taints):
+		return untolerated
+	case n.reportsHandlers:
+		return availableByStatus
+	default:
+		return availableByLabels
+	}
+}
+
+func selectorMatches(selector, labels map[string]string) bool {
+	for k, v := range selector {
+		if w, ok := labels[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+func tolerates(tolerations []corev1.Toleration, taints []corev1.Taint) bool {
+	for i := range taints {
+		ok := false
+		for j := range tolerations {
+			if tolerations[j].ToleratesTaint(klog.Background(), &taints[i], true) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// Counts says how the cluster's Nodes relate to one RuntimeClass.
+type Counts struct {
+	// Nodes is the number of Nodes in the cluster.
+	Nodes int `json:"nodes"`
+	// Reporting is the number of Nodes that report status.runtimeHandlers at all.
+	Reporting int `json:"reporting"`
+	// ByStatus and ByLabels count usable Nodes (Ready, schedulable, tolerated) advertising the
+	// handler through status.runtimeHandlers or through the class's nodeSelector labels.
+	ByStatus int `json:"byStatus"`
+	ByLabels int `json:"byLabels"`
+	// Nodes that advertise the handler but cannot take the Pod.
+	NotReady         int `json:"notReady"`
+	Cordoned         int `json:"cordoned"`
+	Untolerated      int `json:"untolerated"`
+	SelectorMismatch int `json:"selectorMismatch"`
+	// Drift counts Nodes whose labels match the class's nodeSelector while their
+	// status.runtimeHandlers does not list the handler.
+	Drift int `json:"drift"`
+	// Unlabelled counts Nodes that report no runtime handlers and lack the class's nodeSelector.
+	Unlabelled int `json:"unlabelled"`
+}
+
+func (c *Counts) add(o outcome, delta int) {
+	switch o {
+	case availableByStatus:
+		c.ByStatus += delta
+	case availableByLabels:
+		c.ByLabels += delta
+	case notReady:
+		c.NotReady += delta
+	case cordoned:
+		c.Cordoned += delta
+	case untolerated:
+		c.Untolerated += delta
+	case selectorMismatch:
+		c.SelectorMismatch += delta
+	case drift:
+		c.Drift += delta
+	case unlabelled:
+		c.Unlabelled += delta
+	}
+}
+
+// Availability says whether Pods of a RuntimeClass can run anywhere, and why.
+type Availability struct {
+	// Available: at least one usable Node advertises the handler, or nothing can be known and
+	// unknown classes are allowed.
+	Available bool `json:"available"`
+	// Known is false when no Node reports runtime handlers and the class has no nodeSelector.
+	Known bool `json:"known"`
+	// Source is "status", "labels", "status+labels", "unknown" or "none".
+	Source string `json:"source"`
+	// Reason is a sentence for users; it names the handler, the node counts and the case that hit.
+	Reason string `json:"reason"`
+	Counts Counts `json:"counts"`
+}
+
+func availabilityOf(c *Class, counts Counts, requireAdvertised bool) Availability {
+	a := Availability{Counts: counts, Known: true}
+	usable := counts.ByStatus + counts.ByLabels
+	switch {
+	case c.Handler == "":
+		a.Source = "none"
+		a.Reason = "the RuntimeClass has an empty handler, so no node can run it"
+	case usable > 0:
+		a.Available = true
+		switch {
+		case counts.ByStatus > 0 && counts.ByLabels > 0:
+			a.Source = "status+labels"
+		case counts.ByStatus > 0:
+			a.Source = "status"
+		default:
+			a.Source = "labels"
+		}
+		a.Reason = fmt.Sprintf("%d of %d nodes can run handler %q (%d via status.runtimeHandlers, %d via labels %s)",
+			usable, counts.Nodes, c.Handler, counts.ByStatus, counts.ByLabels, selectorText(c.NodeSelector))
+	case counts.Reporting == 0 && len(c.NodeSelector) == 0:
+		a.Known = false
+		a.Available = !requireAdvertised
+		a.Source = "unknown"
+		a.Reason = fmt.Sprintf("cannot tell whether any node runs handler %q: no node reports status.runtimeHandlers "+
+			"and the RuntimeClass has no scheduling.nodeSelector (%d nodes)", c.Handler, counts.Nodes)
+		if requireAdvertised {
+			a.Reason += "; --require-advertised-handlers is set"
+		}
+	default:
+		a.Source = "none"
+		a.Reason = fmt.Sprintf("no Ready, schedulable node advertises handler %q (0 of %d nodes%s)",
+			c.Handler, counts.Nodes, detailText(c, counts))
+	}
+	return a
+}
+
+func detailText(c *Class, n Counts) string {
+	var parts []string
+	if n.Drift > 0 {
+		parts = append(parts, fmt.Sprintf("%d match scheduling.nodeSelector %s but report status.runtimeHandlers without %q",
+			n.Drift, selectorText(c.NodeSelector), c.Handler))
+	}
+	if n.Unlabelled > 0 {
+		parts = append(parts, fmt.Sprintf("%d report no runtime handlers and lack labels %s", n.Unlabelled, selectorText(c.NodeSelector)))
+	}
+	for _, p := range []struct {
+		count int
+		what  string
+	}{
+		{n.NotReady, "are NotReady"},
+		{n.Cordoned, "are cordoned"},
+		{n.Untolerated, "have NoSchedule/NoExecute taints the RuntimeClass does not tolerate"},
+		{n.SelectorMismatch, "do not match scheduling.nodeSelector " + selectorText(c.NodeSelector)},
+	} {
+		if p.count > 0 {
+			parts = append(parts, fmt.Sprintf("%d advertise it but %s", p.count, p.what))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "; " + strings.Join(parts, "; ")
+}
+
+func selectorText(selector map[string]string) string {
+	if len(selector) == 0 {
+		return "(no scheduling.nodeSelector)"
+	}
+	keys := make([]string, 0, len(selector))
+	for k := range selector {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for i, k := range keys {
+		keys[i] = k + "=" + selector[k]
+	}
+	return strings.Join(keys, ",")
+}

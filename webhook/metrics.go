@@ -1,0 +1,61 @@
+package webhook
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are runtimeguard's Prometheus metrics. A nil *Metrics records nothing, so tests and
+// `eval` need no registry.
+type Metrics struct {
+	admissions   *prometheus.CounterVec
+	decisionTime prometheus.Histogram
+	cacheHits    prometheus.Counter
+	evalErrors   prometheus.Counter
+}
+
+// NewMetrics creates the metrics and registers them with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		admissions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "runtimeguard_admissions_total",
+			Help: "Admission reviews answered, by webhook (mutate, validate) and outcome (allowed, mutated, warned, denied, error).",
+		}, []string{"webhook", "outcome"}),
+		decisionTime: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "runtimeguard_decision_duration_seconds",
+			Help:    "Time to reach a policy decision, cache hits included.",
+			Buckets: []float64{0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1},
+		}),
+		cacheHits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "runtimeguard_decision_cache_hits_total",
+			Help: "Decisions answered from the decision cache.",
+		}),
+		evalErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "runtimeguard_policy_evaluation_errors_total",
+			Help: "Policy evaluations that failed (error, deadline, wrong shape).",
+		}),
+	}
+	reg.MustRegister(m.admissions, m.decisionTime, m.cacheHits, m.evalErrors)
+	return m
+}
+
+func (m *Metrics) observeDecision(d time.Duration, cached bool, err error) {
+	if m == nil {
+		return
+	}
+	m.decisionTime.Observe(d.Seconds())
+	if cached {
+		m.cacheHits.Inc()
+	}
+	if err != nil {
+		m.evalErrors.Inc()
+	}
+}
+
+func (m *Metrics) observeAdmission(webhook, outcome string) {
+	if m == nil {
+		return
+	}
+	m.admissions.WithLabelValues(webhook, outcome).Inc()
+}

@@ -1,0 +1,225 @@
+package policy
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/runtimeguard/runtimeguard/webhook/cluster"
+)
+
+// Pod holds the fields of a Pod that policies may read; everything else in the object is
+// skipped while decoding. policies/README.md documents the resulting input.pod.
+//
+// metadata.name is deliberately absent: the API server generates names after mutating
+// admission, so mutate and validate would see different inputs, and every Deployment replica
+// would miss the decision cache.
+type Pod struct {
+	Metadata struct {
+		GenerateName string            `json:"generateName"`
+		Namespace    string            `json:"namespace"`
+		Labels       map[string]string `json:"labels"`
+		Annotations  map[string]string `json:"annotations"`
+	} `json:"metadata"`
+	Spec struct {
+		RuntimeClassName *string           `json:"runtimeClassName"`
+		NodeSelector     map[string]string `json:"nodeSelector"`
+		HostNetwork      bool              `json:"hostNetwork"`
+		HostPID          bool              `json:"hostPID"`
+		HostIPC          bool              `json:"hostIPC"`
+		Containers       []Container       `json:"containers"`
+		InitContainers   []Container       `json:"initContainers"`
+	} `json:"spec"`
+}
+
+// Container holds the fields of a container that policies may read.
+type Container struct {
+	Name      string `json:"name"`
+	Image     string `json:"image"`
+	Resources struct {
+		Requests map[string]Quantity `json:"requests"`
+		Limits   map[string]Quantity `json:"limits"`
+	} `json:"resources"`
+	SecurityContext *struct {
+		Privileged *bool `json:"privileged"`
+	} `json:"securityContext"`
+}
+
+// Quantity is a resource quantity kept as text: only extended resources (names with a "/",
+// such as nvidia.com/gpu) are ever parsed, so cpu and memory cost nothing.
+type Quantity string
+
+// UnmarshalJSON accepts the string form the API server writes and plain numbers.
+func (q *Quantity) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*q = Quantity(s)
+		return nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err != nil {
+		return fmt.Errorf("resource quantity %s: want a string or number", b)
+	}
+	*q = Quantity(n)
+	return nil
+}
+
+// DecodePod decodes the fields policies read from a Pod's JSON.
+func DecodePod(raw []byte) (*Pod, error) {
+	p := &Pod{}
+	if err := json.Unmarshal(raw, p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// RuntimeClassName returns spec.runtimeClassName, "" when unset.
+func (p *Pod) RuntimeClassName() string {
+	if p.Spec.RuntimeClassName == nil {
+		return ""
+	}
+	return *p.Spec.RuntimeClassName
+}
+
+// extendedResources returns max(request, limit) of each extended resource, as an integer.
+func (c *Container) extendedResources() (map[string]int64, error) {
+	var out map[string]int64
+	for _, list := range []map[string]Quantity{c.Resources.Requests, c.Resources.Limits} {
+		for name, q := range list {
+			if !strings.Contains(name, "/") {
+				continue
+			}
+			parsed, err := resource.ParseQuantity(string(q))
+			if err != nil {
+				return nil, fmt.Errorf("container %q: resources %s: %w", c.Name, name, err)
+			}
+			if out == nil {
+				out = map[string]int64{}
+			}
+			if v := parsed.Value(); v > out[name] {
+				out[name] = v
+			}
+		}
+	}
+	return out, nil
+}
+
+var (
+	keyOperation    = ast.StringTerm("operation")
+	keyNamespace    = ast.StringTerm("namespace")
+	keyPod          = ast.StringTerm("pod")
+	keyCluster      = ast.StringTerm("cluster")
+	keyName         = ast.StringTerm("name")
+	keyLabels       = ast.StringTerm("labels")
+	keyAnnotations  = ast.StringTerm("annotations")
+	keyImage        = ast.StringTerm("image")
+	keyPrivileged   = ast.StringTerm("privileged")
+	keyExtended     = ast.StringTerm("extendedResources")
+	keyContainers   = ast.StringTerm("containers")
+	keyInit         = ast.StringTerm("initContainers")
+	keyGenerateName = ast.StringTerm("generateName")
+	keyRuntimeClass = ast.StringTerm("runtimeClassName")
+	keyNodeSelector = ast.StringTerm("nodeSelector")
+	keyHostNetwork  = ast.StringTerm("hostNetwork")
+	keyHostPID      = ast.StringTerm("hostPID")
+	keyHostIPC      = ast.StringTerm("hostIPC")
+)
+
+func stringMapTerm(m map[string]string) *ast.Term {
+	obj := ast.NewObjectWithCapacity(len(m))
+	for k, v := range m {
+		obj.Insert(ast.StringTerm(k), ast.StringTerm(v))
+	}
+	return ast.NewTerm(obj)
+}
+
+// namespaceTerm builds input.namespace.
+func namespaceTerm(ns *cluster.Namespace) *ast.Term {
+	return ast.ObjectTerm(
+		ast.Item(keyName, ast.StringTerm(ns.Name)),
+		ast.Item(keyLabels, stringMapTerm(ns.Labels)),
+		ast.Item(keyAnnotations, stringMapTerm(ns.Annotations)),
+	)
+}
+
+// podTerm builds input.pod.
+func podTerm(p *Pod) (*ast.Term, error) {
+	containers, err := containersTerm(p.Spec.Containers)
+	if err != nil {
+		return nil, err
+	}
+	inits, err := containersTerm(p.Spec.InitContainers)
+	if err != nil {
+		return nil, err
+	}
+	return ast.ObjectTerm(
+		ast.Item(keyGenerateName, ast.StringTerm(p.Metadata.GenerateName)),
+		ast.Item(keyNamespace, ast.StringTerm(p.Metadata.Namespace)),
+		ast.Item(keyLabels, stringMapTerm(p.Metadata.Labels)),
+		ast.Item(keyAnnotations, stringMapTerm(p.Metadata.Annotations)),
+		ast.Item(keyRuntimeClass, ast.StringTerm(p.RuntimeClassName())),
+		ast.Item(keyNodeSelector, stringMapTerm(p.Spec.NodeSelector)),
+		ast.Item(keyHostNetwork, ast.BooleanTerm(p.Spec.HostNetwork)),
+		ast.Item(keyHostPID, ast.BooleanTerm(p.Spec.HostPID)),
+		ast.Item(keyHostIPC, ast.BooleanTerm(p.Spec.HostIPC)),
+		ast.Item(keyContainers, containers),
+		ast.Item(keyInit, inits),
+	), nil
+}
+
+func containersTerm(cs []Container) (*ast.Term, error) {
+	terms := make([]*ast.Term, len(cs))
+	for i := range cs {
+		c := &cs[i]
+		extended, err := c.extendedResources()
+		if err != nil {
+			return nil, err
+		}
+		ext := ast.NewObjectWithCapacity(len(extended))
+		for name, v := range extended {
+			ext.Insert(ast.StringTerm(name), ast.InternedTerm(v))
+		}
+		privileged := c.SecurityContext != nil && c.SecurityContext.Privileged != nil && *c.SecurityContext.Privileged
+		terms[i] = ast.ObjectTerm(
+			ast.Item(keyName, ast.StringTerm(c.Name)),
+			ast.Item(keyImage, ast.StringTerm(c.Image)),
+			ast.Item(keyPrivileged, ast.BooleanTerm(privileged)),
+			ast.Item(keyExtended, ast.NewTerm(ext)),
+		)
+	}
+	return ast.ArrayTerm(terms...), nil
+}
+
+// clusterTerm builds input.cluster from a snapshot: done once per snapshot generation.
+func clusterTerm(s *cluster.Snapshot) (*ast.Term, error) {
+	classes := make(map[string]any, len(s.Classes))
+	for name, c := range s.Classes {
+		classes[name] = map[string]any{
+			"handler":      c.Handler,
+			"nodeSelector": c.NodeSelector,
+			"tolerations":  c.Tolerations,
+			"overhead":     c.Overhead,
+			"available":    c.Availability.Available,
+			"known":        c.Availability.Known,
+			"source":       c.Availability.Source,
+			"reason":       c.Availability.Reason,
+		}
+	}
+	// A JSON round trip gives the Kubernetes spelling of tolerations and quantities; it runs
+	// once per cluster change, not per admission.
+	b, err := json.Marshal(map[string]any{"runtimeClasses": classes, "nodes": s.Nodes})
+	if err != nil {
+		return nil, err
+	}
+	v, err := ast.ValueFromReader(strings.NewReader(string(b)))
+	if err != nil {
+		return nil, err
+	}
+	return ast.NewTerm(v), nil
+}

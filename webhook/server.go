@@ -1,0 +1,151 @@
+package webhook
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/runtimeguard/runtimeguard/policies"
+	"github.com/runtimeguard/runtimeguard/webhook/cluster"
+	"github.com/runtimeguard/runtimeguard/webhook/policy"
+)
+
+// Webhook paths, fixed: the Helm chart and the e2e suite register these.
+const (
+	MutatePath   = "/mutate-v1-pod"
+	ValidatePath = "/validate-v1-pod"
+)
+
+// LoadPolicies loads the policy directory, or the embedded default policy when dir is "".
+func LoadPolicies(dir string) (*policy.Set, error) {
+	if dir == "" {
+		return policy.LoadFS(policies.FS)
+	}
+	return policy.LoadDir(dir)
+}
+
+// TLSOptions are the webhook's TLS settings: TLS 1.2 at least, and only AEAD ciphers with
+// forward secrecy for 1.2 (1.3 suites are not configurable and all fine).
+func TLSOptions(c *tls.Config) {
+	c.MinVersion = tls.VersionTLS12
+	c.CipherSuites = []uint16{
+		tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+		tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+		tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+	}
+}
+
+// Run serves the webhook until ctx is cancelled, then drains in-flight admissions.
+func Run(ctx context.Context, o Options) error {
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	log := ctrl.Log.WithName("serve")
+	set, err := LoadPolicies(o.PolicyDir)
+	if err != nil {
+		return fmt.Errorf("loading policies: %w", err)
+	}
+	engine, err := policy.NewEngine(ctx, set, o.EvalTimeout)
+	if err != nil {
+		return fmt.Errorf("compiling policies: %w", err)
+	}
+	log.Info("policy compiled", "files", set.Files)
+
+	live := len(o.ClusterFiles) == 0
+	cfg, err := restConfig(o.Kubeconfig, live)
+	if err != nil {
+		return err
+	}
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return err
+	}
+	mgr, err := manager.New(cfg, manager.Options{
+		Scheme:                  scheme,
+		Cache:                   cluster.CacheOptions(),
+		Metrics:                 metricsserver.Options{BindAddress: o.MetricsBindAddress},
+		HealthProbeBindAddress:  o.HealthProbeBindAddress,
+		GracefulShutdownTimeout: ptr.To(o.ShutdownTimeout),
+		WebhookServer: ctrlwebhook.NewServer(ctrlwebhook.Options{
+			Host:    o.BindAddress,
+			Port:    o.Port,
+			CertDir: o.CertDir,
+			TLSOpts: []func(*tls.Config){TLSOptions},
+		}),
+	})
+	if err != nil {
+		return fmt.Errorf("creating manager: %w", err)
+	}
+
+	viewOpts := cluster.Options{RequireAdvertisedHandlers: o.RequireAdvertisedHandlers}
+	var view *cluster.View
+	if live {
+		viewOpts.NamespaceGetter = cluster.NamespaceGetter(mgr.GetAPIReader())
+		view = cluster.NewView(viewOpts)
+		if err := cluster.Watch(ctx, mgr.GetCache(), view); err != nil {
+			return err
+		}
+	} else if view, err = cluster.LoadFiles(viewOpts, o.ClusterFiles...); err != nil {
+		return fmt.Errorf("loading --cluster files: %w", err)
+	}
+
+	admitter := NewAdmitter(Config{
+		Engine:      engine,
+		View:        view,
+		Enforcement: Enforcement(o.Enforcement),
+		Namespace:   o.Namespace,
+		Metrics:     NewMetrics(metrics.Registry),
+	})
+	server := mgr.GetWebhookServer()
+	server.Register(MutatePath, &admission.Webhook{Handler: admission.HandlerFunc(admitter.Mutate), RecoverPanic: ptr.To(true)})
+	server.Register(ValidatePath, &admission.Webhook{Handler: admission.HandlerFunc(admitter.Validate), RecoverPanic: ptr.To(true)})
+
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("cluster-view", func(*http.Request) error {
+		if !view.Synced() {
+			return errors.New("cluster view not synced")
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("webhook", server.StartedChecker()); err != nil {
+		return err
+	}
+	if o.PolicyDir != "" {
+		if err := mgr.Add(&policyWatcher{dir: o.PolicyDir, engine: engine, log: log.WithName("policy")}); err != nil {
+			return err
+		}
+	}
+	log.Info("starting", "port", o.Port, "enforcement", o.Enforcement, "live", live)
+	return mgr.Start(ctx)
+}
+
+// restConfig returns the API server config. Fixture mode has no API server; the manager
+// still wants a config, and nothing ever dials it because no informer is requested.
+func restConfig(kubeconfig string, live bool) (*rest.Config, error) {
+	if !live {
+		return &rest.Config{Host: "https://127.0.0.1:1"}, nil
+	}
+	if kubeconfig != "" {
+		return clientcmd.BuildConfigFromFlags("", kubeconfig)
+	}
+	return ctrl.GetConfig()
+}
