@@ -2,21 +2,131 @@ package webhook
 
 import (
 	"context"
+	"crypto/sha256"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
 
+	"github.com/fsnotify/fsnotify"
 	"github.com/go-logr/logr"
 
 	"github.com/runtimeguard/runtimeguard/webhook/policy"
 )
 
-// policyWatcher reloads the policy directory when it changes.
+// policyWatcher reloads the policy directory when its content changes. A mounted ConfigMap
+// changes by swapping a "..data" symlink, which shows up as events on the directory itself, so
+// the directory (not the files) is watched; a periodic resync catches anything fsnotify misses.
+// A reload compiles the new set first and swaps only on success: a broken set leaves the last
+// good one serving.
 type policyWatcher struct {
-	dir    string
-	engine *policy.Engine
-	log    logr.Logger
+	dir     string
+	engine  *policy.Engine
+	log     logr.Logger
+	metrics *Metrics
+	// resync is how often the directory is checked without an event. Default 30s.
+	resync time.Duration
+	// debounce groups the burst of events of one ConfigMap update. Default 250ms.
+	debounce time.Duration
+
+	lastDigest [32]byte
 }
 
-// Start blocks until ctx is done.
+// Start blocks until ctx is done. It implements manager.Runnable.
 func (w *policyWatcher) Start(ctx context.Context) error {
-	<-ctx.Done()
-	return nil
+	if w.resync == 0 {
+		w.resync = 30 * time.Second
+	}
+	if w.debounce == 0 {
+		w.debounce = 250 * time.Millisecond
+	}
+	w.lastDigest, _ = digestDir(w.dir)
+	watcher, err := fsnotify.NewWatcher()
+	if err != nil {
+		return err
+	}
+	defer watcher.Close()
+	if err := watcher.Add(w.dir); err != nil {
+		w.log.Error(err, "cannot watch the policy directory; relying on periodic resync", "dir", w.dir)
+	}
+	resync := time.NewTicker(w.resync)
+	defer resync.Stop()
+	var pending <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-watcher.Events:
+			pending = time.After(w.debounce)
+		case err := <-watcher.Errors:
+			w.log.Error(err, "policy directory watch error")
+		case <-pending:
+			pending = nil
+			w.reload(ctx)
+		case <-resync.C:
+			w.reload(ctx)
+		}
+	}
+}
+
+// reload loads and swaps the policy set if the directory's content changed.
+func (w *policyWatcher) reload(ctx context.Context) {
+	digest, err := digestDir(w.dir)
+	if err == nil && digest == w.lastDigest {
+		return
+	}
+	if err == nil {
+		var set *policy.Set
+		if set, err = policy.LoadDir(w.dir); err == nil {
+			err = w.engine.Swap(ctx, set)
+		}
+	}
+	w.lastDigest = digest // a broken set is reported once, not on every resync
+	if err != nil {
+		w.metrics.observeReload(err)
+		w.log.Error(err, "policy reload rejected; the previous policy keeps serving", "dir", w.dir)
+		return
+	}
+	w.metrics.observeReload(nil)
+	w.log.Info("policy reloaded", "dir", w.dir, "files", w.engine.Files())
+}
+
+// digestDir hashes the names and contents of the files a policy set is loaded from, following
+// symlinks and skipping hidden entries, like policy.LoadDir.
+func digestDir(dir string) ([32]byte, error) {
+	var paths []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if path != dir && len(d.Name()) > 0 && d.Name()[0] == '.' {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !d.IsDir() {
+			paths = append(paths, path)
+		}
+		return nil
+	})
+	if err != nil {
+		return [32]byte{}, err
+	}
+	sort.Strings(paths)
+	h := sha256.New()
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return [32]byte{}, err
+		}
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+		h.Write(b)
+		h.Write([]byte{0})
+	}
+	var out [32]byte
+	copy(out[:], h.Sum(nil))
+	return out, nil
 }

@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -75,9 +76,14 @@ func Run(ctx context.Context, o Options) error {
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		return err
 	}
+	var cacheOpts cache.Options
+	if live {
+		// Only with an API server: per-object cache options need its REST mapping.
+		cacheOpts = cluster.CacheOptions()
+	}
 	mgr, err := manager.New(cfg, manager.Options{
 		Scheme:                  scheme,
-		Cache:                   cluster.CacheOptions(),
+		Cache:                   cacheOpts,
 		Metrics:                 metricsserver.Options{BindAddress: o.MetricsBindAddress},
 		HealthProbeBindAddress:  o.HealthProbeBindAddress,
 		GracefulShutdownTimeout: ptr.To(o.ShutdownTimeout),
@@ -104,12 +110,13 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("loading --cluster files: %w", err)
 	}
 
+	m := NewMetrics(metrics.Registry)
 	admitter := NewAdmitter(Config{
 		Engine:      engine,
 		View:        view,
 		Enforcement: Enforcement(o.Enforcement),
 		Namespace:   o.Namespace,
-		Metrics:     NewMetrics(metrics.Registry),
+		Metrics:     m,
 	})
 	server := mgr.GetWebhookServer()
 	server.Register(MutatePath, &admission.Webhook{Handler: admission.HandlerFunc(admitter.Mutate), RecoverPanic: ptr.To(true)})
@@ -130,7 +137,7 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	if o.PolicyDir != "" {
-		if err := mgr.Add(&policyWatcher{dir: o.PolicyDir, engine: engine, log: log.WithName("policy")}); err != nil {
+		if err := mgr.Add(&policyWatcher{dir: o.PolicyDir, engine: engine, log: log.WithName("policy"), metrics: m}); err != nil {
 			return err
 		}
 	}

@@ -18,6 +18,6 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCommand(), newEvalCommand())
+	root.AddCommand(newServeCommand(), newEvalCommand(), newDevCertsCommand())
 	return root
 }
