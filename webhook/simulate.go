@@ -96,4 +96,3 @@ func resultMessage(r admission.Response) string {
 	}
 	return r.Result.Message
 }
-

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"fmt"
+
 	"github.com/spf13/cobra"
+	"go.uber.org/zap/zapcore"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
@@ -10,18 +13,21 @@ import (
 
 func newServeCommand() *cobra.Command {
 	opts := webhook.DefaultOptions()
-	zapOpts := zap.Options{}
+	var logLevel string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the admission webhook",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+			var level zapcore.Level
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return fmt.Errorf("--log-level %q: want debug, info, warn or error", logLevel)
+			}
+			ctrl.SetLogger(zap.New(zap.Level(level)))
 			return webhook.Run(ctrl.SetupSignalHandler(), opts)
 		},
 	}
 	opts.AddFlags(cmd.Flags())
-	goFlags := flagSetOf(zapOpts.BindFlags)
-	cmd.Flags().AddGoFlagSet(goFlags)
+	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }
