@@ -190,8 +190,10 @@ func TestNotReadyThenCordonedNodeMakesClassUnavailableAndUntrustedFallsBackToKat
 		if err := harness.ApplyNode(ctx, s.client, harness.StandardNodes()[0]); err != nil {
 			t.Errorf("restoring %s: %v", sandbox.Name, err)
 		}
-		if err := harness.ApplyNode(ctx, s.client, harness.StandardNodes()[1]); err != nil {
-			t.Errorf("restoring kata-1: %v", err)
+		for _, n := range harness.StandardNodes()[1:3] {
+			if err := harness.ApplyNode(ctx, s.client, n); err != nil {
+				t.Errorf("restoring %s: %v", n.Name, err)
+			}
 		}
 	})
 	for _, step := range []struct {
@@ -227,10 +229,13 @@ func TestNotReadyThenCordonedNodeMakesClassUnavailableAndUntrustedFallsBackToKat
 		})
 	}
 	t.Run("no sandbox left", func(t *testing.T) {
-		kata := harness.StandardNodes()[1]
-		kata.NotReady = true
-		if err := harness.ApplyNode(ctx, s.client, kata); err != nil {
-			t.Fatal(err)
+		// gvisor-nvidia also isolates, at the price of a GPU node: it is the last resort, so
+		// take the GPU node away too.
+		for _, n := range harness.StandardNodes()[1:3] {
+			n.NotReady = true
+			if err := harness.ApplyNode(ctx, s.client, n); err != nil {
+				t.Fatal(err)
+			}
 		}
 		var lastErr error
 		_ = controlplane.Wait(ctx, 10*time.Second, func(ctx context.Context) (bool, error) {

@@ -82,6 +82,13 @@ func ApplyNode(ctx context.Context, c client.Client, s NodeSpec) error {
 		if err := c.Create(ctx, created); err != nil {
 			return err
 		}
+		// The TaintNodesByCondition admission plugin adds node.kubernetes.io/not-ready on
+		// create; in a real cluster the node lifecycle controller lifts it once the kubelet
+		// reports Ready. There is no kubelet here, so do its part.
+		created.Spec.Taints = want.Spec.Taints
+		if err := c.Update(ctx, created); err != nil {
+			return err
+		}
 		existing = created
 	case err != nil:
 		return err

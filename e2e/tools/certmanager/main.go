@@ -42,6 +42,7 @@ import (
 	cmscheme "github.com/cert-manager/cert-manager/pkg/client/clientset/versioned/scheme"
 	controllerpkg "github.com/cert-manager/cert-manager/pkg/controller"
 	"github.com/cert-manager/cert-manager/pkg/controller/cainjector"
+	logf "github.com/cert-manager/cert-manager/pkg/logs"
 	"github.com/cert-manager/cert-manager/pkg/util"
 
 	// Controllers register themselves in controllerpkg.Known() when imported.
@@ -60,6 +61,9 @@ import (
 	_ "github.com/cert-manager/cert-manager/pkg/issuer/ca"
 	_ "github.com/cert-manager/cert-manager/pkg/issuer/selfsigned"
 )
+
+// log is for this program's own few lines; the libraries log through quiet loggers.
+var log = klog.Background().WithName("cert-manager-lite")
 
 type options struct {
 	kubeconfig               string
@@ -98,11 +102,12 @@ func main() {
 		o.leaderElectionNamespace = o.clusterResourceNamespace
 	}
 
-	log := klog.Background().WithName("cert-manager-lite")
-	ctrl.SetLogger(log)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := run(klog.NewContext(ctx, log), o); err != nil {
+	stopping := func() bool { return ctx.Err() != nil }
+	ctrl.SetLogger(quiet(klog.Background(), stopping).WithName("cainjector"))
+	logf.Log = quiet(klog.Background(), stopping).WithName("cert-manager")
+	if err := run(ctx, o); err != nil && !stopping() {
 		log.Error(err, "exiting")
 		klog.Flush()
 		os.Exit(1)
@@ -132,7 +137,6 @@ func kubeconfigPath(flagValue string) string {
 }
 
 func run(ctx context.Context, o options) error {
-	log := klog.FromContext(ctx)
 	kubeconfig := kubeconfigPath(o.kubeconfig)
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig) // in-cluster when kubeconfig is ""
 	if err != nil {
@@ -206,7 +210,7 @@ func run(ctx context.Context, o options) error {
 // runControllers builds the cert-manager controller context and runs every registered controller
 // until ctx ends, the way upstream's controller binary does.
 func runControllers(ctx context.Context, o options, kubeconfig string, synced *atomic.Bool) error {
-	log := klog.FromContext(ctx)
+	ctx = logf.NewContext(ctx, logf.Log)
 	factory, err := controllerpkg.NewContextFactory(ctx, controllerpkg.ContextOptions{
 		Kubeconfig:         kubeconfig,
 		KubernetesAPIQPS:   20,
@@ -343,7 +347,7 @@ func healthServer(addr string, ready func() bool) manager.Runnable {
 		if err != nil {
 			return fmt.Errorf("health server: %w", err)
 		}
-		klog.FromContext(ctx).Info("serving /healthz", "address", ln.Addr().String())
+		log.Info("serving /healthz", "address", ln.Addr().String())
 		mux := http.NewServeMux()
 		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 			if !ready() {
