@@ -41,7 +41,7 @@ trait_sources[trait] contains sprintf("container %q requests %s", [c.name, resou
 
 all_containers := array.concat(object.get(input.pod, "containers", []), object.get(input.pod, "initContainers", []))
 
-trait_isolation(trait) := object.get(data.config.traits[trait], ["requires", "isolation"], 0)
+trait_isolation(trait) := object.get(data.config.traits, [trait, "requires", "isolation"], 0)
 
 trait_needs_gpu(trait) if data.config.traits[trait].requires.gpu == true
 
@@ -83,8 +83,13 @@ meets(name) if {
 	}
 }
 
-# Candidates in price order: lowest isolation first, then the order of data.config.classes.
-ranked := [entry[2] | some entry in sort([[c.isolation, i, c.name] | some i, c in data.config.classes])]
+# Candidates in price order: classes without a GPU first (a GPU class takes a GPU node), then
+# lowest isolation, then the order of data.config.classes.
+ranked := [entry[3] | some entry in sort([[gpu_rank(c.name), class_isolation(c.name), i, c.name] | some i, c in data.config.classes])]
+
+gpu_rank(name) := 1 if class_gpu(name) == true
+
+else := 0
 
 candidates := [name | some name in ranked; meets(name)]
 
@@ -103,9 +108,38 @@ usable(name) if {
 
 usable_candidates := [name | some name in candidates; usable(name)]
 
+# Hook for custom policies (see policies/examples/team-overrides): a module in package
+# runtimeguard may define class_override as {"class": NAME, "source": TEXT}, source saying in
+# words where the override comes from. When that class meets the Pod's requirements and is
+# usable it is the class injected, requirement or not. When it is not, nothing is injected and
+# a Pod that names no class is denied with the reason (override_rejected): an override never
+# silently falls back. An override without a string "class" is ignored. The default policy
+# defines no override.
+class_override := value if {
+	some value in []
+}
+
+overridden if {
+	meets(class_override.class)
+	usable(class_override.class)
+}
+
+override_rejected if {
+	is_string(class_override.class)
+	not overridden
+}
+
+override_source := object.get(class_override, "source", "a class override")
+
 default chosen_class := ""
 
-chosen_class := usable_candidates[0] if has_requirement
+chosen_class := class_override.class if overridden
+
+chosen_class := usable_candidates[0] if {
+	has_requirement
+	not overridden
+	not override_rejected
+}
 
 acceptable contains name if {
 	some name, _ in input.cluster.runtimeClasses
@@ -162,6 +196,7 @@ all_sources := [source | some _, sources in trait_sources; some source in source
 deny contains msg if {
 	has_requirement
 	named_class == ""
+	not override_rejected
 	count(usable_candidates) == 0
 	msg := sprintf(
 		"pod rejected: %s, which needs %s, but no runtime class that provides it is available (%s); install the runtime on a node and make it advertise the handler, or create the RuntimeClass",
@@ -174,12 +209,26 @@ deny contains msg if {
 deny contains msg if {
 	has_requirement
 	named_class == ""
+	not override_rejected
 	count(usable_candidates) > 0
 	msg := sprintf(
 		"pod rejected: %s, which needs %s; spec.runtimeClassName is not set; set it to %q (runtimeguard's mutating webhook does this when it is registered)",
-		[concat(" and ", all_sources), requirement_text, usable_candidates[0]],
+		[concat(" and ", all_sources), requirement_text, chosen_class],
 	)
 }
+
+deny contains msg if {
+	named_class == ""
+	override_rejected
+	msg := sprintf(
+		"pod rejected: %s asks for runtime class %q, but %s; change the override, or name a runtime class in spec.runtimeClassName",
+		[override_source, class_override.class, override_problem],
+	)
+}
+
+override_problem := sprintf("%s (%s)", [unmet_because(class_override.class), suggestion]) if {
+	not meets(class_override.class)
+} else := sprintf("it cannot run this pod (%s)", [unavailable_detail(class_override.class)])
 
 requirement_text := sprintf("isolation >= %d and a GPU runtime", [required_isolation]) if {
 	required_isolation > 0
@@ -224,7 +273,10 @@ skipped_reasons := [sprintf("skipped %s", [unavailable_detail(name)]) |
 	some i, name in candidates
 	i < count(candidates_until_choice)
 	not usable(name)
-] if has_requirement
+] if {
+	has_requirement
+	not override_rejected
+}
 
 else := []
 
@@ -235,6 +287,10 @@ choice_index := i if {
 	name == chosen_class
 } else := count(candidates)
 
-choice_reasons := [sprintf("cheapest available class that provides %s: %q", [requirement_text, chosen_class])] if {
+choice_reasons := [sprintf("class override by %s: %q", [override_source, chosen_class])] if {
+	overridden
+} else := [sprintf("class override by %s: %q cannot serve this pod, nothing injected", [override_source, class_override.class])] if {
+	override_rejected
+} else := [sprintf("cheapest available class that provides %s: %q", [requirement_text, chosen_class])] if {
 	chosen_class != ""
 } else := []

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/runtimeguard/runtimeguard/certs"
 	"github.com/runtimeguard/runtimeguard/webhook/policy"
 )
 
@@ -20,9 +21,9 @@ type Options struct {
 	// CertDir holds tls.crt and tls.key, reloaded when they change (--cert-dir,
 	// /tmp/k8s-webhook-server/serving-certs).
 	CertDir string
-	// PolicyDir is a directory of .rego and data files, reloaded on change (--policies, "" =
-	// the embedded default policy).
-	PolicyDir string
+	// PolicyDirs are directories of .rego and data files, merged into one set and reloaded on
+	// change (--policies, repeatable; none = the embedded default policy).
+	PolicyDirs []string
 	// MetricsBindAddress serves Prometheus /metrics (--metrics-bind-address, ":8080"; "0" = off).
 	MetricsBindAddress string
 	// HealthProbeBindAddress serves /healthz and /readyz (--health-probe-bind-address, ":8081").
@@ -43,6 +44,12 @@ type Options struct {
 	// ShutdownTimeout is how long in-flight admissions may take after SIGTERM
 	// (--shutdown-timeout, 25s).
 	ShutdownTimeout time.Duration
+	// ShutdownDelay is how long the webhook keeps serving after SIGTERM with /readyz failing,
+	// so endpoints (and the API server's connections) move to other replicas before it stops
+	// accepting requests (--shutdown-delay, 5s).
+	ShutdownDelay time.Duration
+	// Certs configures self-managed certificates (--self-signed-certs and friends).
+	Certs certs.Options
 }
 
 // DefaultOptions returns the defaults the flags show.
@@ -56,6 +63,7 @@ func DefaultOptions() Options {
 		Namespace:              os.Getenv("POD_NAMESPACE"),
 		EvalTimeout:            policy.DefaultTimeout,
 		ShutdownTimeout:        25 * time.Second,
+		ShutdownDelay:          5 * time.Second,
 	}
 }
 
@@ -64,7 +72,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.Port, "port", o.Port, "TLS port of the admission webhook")
 	fs.StringVar(&o.BindAddress, "bind-address", o.BindAddress, "address the webhook listens on (empty: all interfaces)")
 	fs.StringVar(&o.CertDir, "cert-dir", o.CertDir, "directory holding tls.crt and tls.key (reloaded when they change)")
-	fs.StringVar(&o.PolicyDir, "policies", o.PolicyDir, "directory of .rego and data files, reloaded on change (empty: the embedded default policy)")
+	fs.StringSliceVar(&o.PolicyDirs, "policies", o.PolicyDirs, "directory of .rego and data files, reloaded on change; repeat to merge several (none: the embedded default policy)")
 	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", o.MetricsBindAddress, "address of the Prometheus /metrics endpoint (\"0\" disables it)")
 	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", o.HealthProbeBindAddress, "address of /healthz and /readyz")
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "kubeconfig file (empty: in-cluster config or $KUBECONFIG)")
@@ -74,6 +82,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.EvalTimeout, "eval-timeout", o.EvalTimeout, "deadline of one policy evaluation; keep it well under the webhook timeoutSeconds")
 	fs.StringSliceVar(&o.ClusterFiles, "cluster", o.ClusterFiles, "fixture files (Namespaces, Nodes, RuntimeClasses) to use instead of an API server")
 	fs.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", o.ShutdownTimeout, "how long in-flight admissions may finish after SIGTERM")
+	fs.DurationVar(&o.ShutdownDelay, "shutdown-delay", o.ShutdownDelay, "how long to keep serving after SIGTERM with /readyz failing, so traffic moves to other replicas first")
+	o.Certs.AddFlags(fs)
 }
 
 // Validate checks the options.
@@ -92,6 +102,19 @@ func (o *Options) Validate() error {
 	}
 	if o.CertDir == "" {
 		errs = append(errs, errors.New("--cert-dir is required"))
+	}
+	if o.ShutdownDelay < 0 {
+		errs = append(errs, fmt.Errorf("--shutdown-delay %s: want zero or more", o.ShutdownDelay))
+	}
+	if o.Certs.Enabled {
+		if len(o.ClusterFiles) > 0 {
+			errs = append(errs, errors.New("--self-signed-certs needs an API server; it cannot be combined with --cluster"))
+		}
+		c := o.Certs
+		c.Namespace = o.Namespace
+		if err := c.Validate(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }

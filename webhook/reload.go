@@ -21,7 +21,7 @@ import (
 // A reload compiles the new set first and swaps only on success: a broken set leaves the last
 // good one serving.
 type policyWatcher struct {
-	dir     string
+	dirs    []string
 	engine  *policy.Engine
 	log     logr.Logger
 	metrics *Metrics
@@ -41,14 +41,16 @@ func (w *policyWatcher) Start(ctx context.Context) error {
 	if w.debounce == 0 {
 		w.debounce = 250 * time.Millisecond
 	}
-	w.lastDigest, _ = digestDir(w.dir)
+	w.lastDigest, _ = digestDirs(w.dirs)
 	watcher, err := fsnotify.NewWatcher()
 	if err != nil {
 		return err
 	}
 	defer watcher.Close()
-	if err := watcher.Add(w.dir); err != nil {
-		w.log.Error(err, "cannot watch the policy directory; relying on periodic resync", "dir", w.dir)
+	for _, dir := range w.dirs {
+		if err := watcher.Add(dir); err != nil {
+			w.log.Error(err, "cannot watch the policy directory; relying on periodic resync", "dir", dir)
+		}
 	}
 	resync := time.NewTicker(w.resync)
 	defer resync.Stop()
@@ -72,47 +74,34 @@ func (w *policyWatcher) Start(ctx context.Context) error {
 
 // reload loads and swaps the policy set if the directory's content changed.
 func (w *policyWatcher) reload(ctx context.Context) {
-	digest, err := digestDir(w.dir)
+	digest, err := digestDirs(w.dirs)
 	if err == nil && digest == w.lastDigest {
 		return
 	}
 	if err == nil {
 		var set *policy.Set
-		if set, err = policy.LoadDir(w.dir); err == nil {
+		if set, err = policy.LoadDirs(w.dirs...); err == nil {
 			err = w.engine.Swap(ctx, set)
 		}
 	}
 	w.lastDigest = digest // a broken set is reported once, not on every resync
 	if err != nil {
 		w.metrics.observeReload(err)
-		w.log.Error(err, "policy reload rejected; the previous policy keeps serving", "dir", w.dir)
+		w.log.Error(err, "policy reload rejected; the previous policy keeps serving", "dirs", w.dirs)
 		return
 	}
 	w.metrics.observeReload(nil)
-	w.log.Info("policy reloaded", "dir", w.dir, "files", w.engine.Files())
+	w.log.Info("policy reloaded", "dirs", w.dirs, "files", w.engine.Files())
 }
 
-// digestDir hashes the names and contents of the files a policy set is loaded from, following
-// symlinks and skipping hidden entries, like policy.LoadDir.
-func digestDir(dir string) ([32]byte, error) {
+// digestDirs hashes the names and contents of the files a policy set is loaded from, following
+// symlinks and skipping hidden entries, like policy.LoadDirs.
+func digestDirs(dirs []string) ([32]byte, error) {
 	var paths []string
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
+	for _, dir := range dirs {
+		if err := collectFiles(dir, &paths); err != nil {
+			return [32]byte{}, err
 		}
-		if path != dir && len(d.Name()) > 0 && d.Name()[0] == '.' {
-			if d.IsDir() {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if !d.IsDir() {
-			paths = append(paths, path)
-		}
-		return nil
-	})
-	if err != nil {
-		return [32]byte{}, err
 	}
 	sort.Strings(paths)
 	h := sha256.New()
@@ -129,4 +118,22 @@ func digestDir(dir string) ([32]byte, error) {
 	var out [32]byte
 	copy(out[:], h.Sum(nil))
 	return out, nil
+}
+
+func collectFiles(dir string, paths *[]string) error {
+	return filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if path != dir && len(d.Name()) > 0 && d.Name()[0] == '.' {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !d.IsDir() {
+			*paths = append(*paths, path)
+		}
+		return nil
+	})
 }

@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync/atomic"
+	"time"
 
+	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -21,6 +24,7 @@ import (
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/runtimeguard/runtimeguard/certs"
 	"github.com/runtimeguard/runtimeguard/policies"
 	"github.com/runtimeguard/runtimeguard/webhook/cluster"
 	"github.com/runtimeguard/runtimeguard/webhook/policy"
@@ -32,12 +36,12 @@ const (
 	ValidatePath = "/validate-v1-pod"
 )
 
-// LoadPolicies loads the policy directory, or the embedded default policy when dir is "".
-func LoadPolicies(dir string) (*policy.Set, error) {
-	if dir == "" {
+// LoadPolicies loads the policy directories, or the embedded default policy when none.
+func LoadPolicies(dirs []string) (*policy.Set, error) {
+	if len(dirs) == 0 {
 		return policy.LoadFS(policies.FS)
 	}
-	return policy.LoadDir(dir)
+	return policy.LoadDirs(dirs...)
 }
 
 // TLSOptions are the webhook's TLS settings: TLS 1.2 at least, and only AEAD ciphers with
@@ -57,7 +61,7 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	log := ctrl.Log.WithName("serve")
-	set, err := LoadPolicies(o.PolicyDir)
+	set, err := LoadPolicies(o.PolicyDirs)
 	if err != nil {
 		return fmt.Errorf("loading policies: %w", err)
 	}
@@ -81,21 +85,31 @@ func Run(ctx context.Context, o Options) error {
 		// Only with an API server: per-object cache options need its REST mapping.
 		cacheOpts = cluster.CacheOptions()
 	}
+	var certsReady <-chan struct{}
 	mgr, err := manager.New(cfg, manager.Options{
 		Scheme:                  scheme,
 		Cache:                   cacheOpts,
 		Metrics:                 metricsserver.Options{BindAddress: o.MetricsBindAddress},
 		HealthProbeBindAddress:  o.HealthProbeBindAddress,
 		GracefulShutdownTimeout: ptr.To(o.ShutdownTimeout),
-		WebhookServer: ctrlwebhook.NewServer(ctrlwebhook.Options{
+		// With self-managed certificates the server must wait for the first certificate.
+		WebhookServer: certs.GateWebhookServer(ctrlwebhook.NewServer(ctrlwebhook.Options{
 			Host:    o.BindAddress,
 			Port:    o.Port,
 			CertDir: o.CertDir,
 			TLSOpts: []func(*tls.Config){TLSOptions},
-		}),
+		}), &certsReady),
 	})
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
+	}
+
+	if o.Certs.Enabled {
+		certOpts := o.Certs
+		certOpts.Namespace = o.Namespace
+		if certsReady, err = certs.Setup(mgr, certOpts, o.CertDir); err != nil {
+			return fmt.Errorf("self-signed certificates: %w", err)
+		}
 	}
 
 	viewOpts := cluster.Options{RequireAdvertisedHandlers: o.RequireAdvertisedHandlers}
@@ -111,6 +125,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 
 	m := NewMetrics(metrics.Registry)
+	metrics.Registry.MustRegister(NewInventoryCollector(view, engine.Data))
 	admitter := NewAdmitter(Config{
 		Engine:      engine,
 		View:        view,
@@ -136,13 +151,38 @@ func Run(ctx context.Context, o Options) error {
 	if err := mgr.AddReadyzCheck("webhook", server.StartedChecker()); err != nil {
 		return err
 	}
-	if o.PolicyDir != "" {
-		if err := mgr.Add(&policyWatcher{dir: o.PolicyDir, engine: engine, log: log.WithName("policy"), metrics: m}); err != nil {
+	stopping := &atomic.Bool{}
+	if err := mgr.AddReadyzCheck("shutdown", func(*http.Request) error {
+		if stopping.Load() {
+			return errors.New("shutting down")
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if len(o.PolicyDirs) > 0 {
+		if err := mgr.Add(&policyWatcher{dirs: o.PolicyDirs, engine: engine, log: log.WithName("policy"), metrics: m}); err != nil {
 			return err
 		}
 	}
 	log.Info("starting", "port", o.Port, "enforcement", o.Enforcement, "live", live)
-	return mgr.Start(ctx)
+	return mgr.Start(drain(ctx, o.ShutdownDelay, stopping, log))
+}
+
+// drain returns a context that ends ShutdownDelay after ctx does. In between /readyz fails
+// and the webhook keeps answering: endpoints and load balancers move new connections to other
+// replicas before this one stops accepting, so a rolling update drops no admission. The
+// manager then shuts the server down gracefully (in-flight requests complete).
+func drain(ctx context.Context, delay time.Duration, stopping *atomic.Bool, log logr.Logger) context.Context {
+	drained, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	go func() {
+		<-ctx.Done()
+		stopping.Store(true)
+		log.Info("shutdown requested; draining before stopping the webhook server", "delay", delay)
+		time.Sleep(delay)
+		cancel()
+	}()
+	return drained
 }
 
 // restConfig returns the API server config. Fixture mode has no API server; the manager

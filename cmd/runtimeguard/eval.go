@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -21,75 +22,120 @@ import (
 // offlineFlags are shared by the commands that decide without an API server.
 type offlineFlags struct {
 	clusterFiles      []string
-	policyDir         string
+	policyDirs        []string
 	enforcement       string
 	namespace         string
 	requireAdvertised bool
+	evalTimeout       time.Duration
 }
 
 func (f *offlineFlags) add(cmd *cobra.Command) {
 	fs := cmd.Flags()
 	fs.StringSliceVar(&f.clusterFiles, "cluster", nil, "files holding the cluster's Namespaces, Nodes and RuntimeClasses (YAML or JSON, multi-document or List)")
-	fs.StringVar(&f.policyDir, "policies", "", "policy directory (default: the embedded policy)")
+	fs.StringSliceVar(&f.policyDirs, "policies", nil, "policy directory; repeat to merge several (default: the embedded policy)")
 	fs.StringVar(&f.enforcement, "enforcement", string(webhook.Enforce), "enforce or warn")
 	fs.StringVar(&f.namespace, "namespace", "", "runtimeguard's own namespace (exempt)")
 	fs.BoolVar(&f.requireAdvertised, "require-advertised-handlers", false, "deny classes whose handler no node is known to run")
+	fs.DurationVar(&f.evalTimeout, "eval-timeout", 10*time.Second, "deadline of one policy evaluation (offline there is no webhook timeout to stay under)")
 }
 
 // admitter builds an Admitter over the fixture files, exactly as serve --cluster does.
 func (f *offlineFlags) admitter(ctx context.Context) (*webhook.Admitter, error) {
+	o, err := f.build(ctx, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	return o.admitter, nil
+}
+
+// offline is an Admitter with the parts it was built from (explain and test need them).
+type offline struct {
+	set      *policy.Set
+	engine   *policy.Engine
+	view     *cluster.View
+	admitter *webhook.Admitter
+}
+
+// build is admitter with its parts. A non-nil view or set replaces the --cluster files or the
+// --policies directories (explain --kubeconfig, test suites).
+func (f *offlineFlags) build(ctx context.Context, view *cluster.View, set *policy.Set) (*offline, error) {
 	if e := webhook.Enforcement(f.enforcement); e != webhook.Enforce && e != webhook.Warn {
 		return nil, fmt.Errorf("--enforcement %q: want enforce or warn", f.enforcement)
 	}
-	view, err := cluster.LoadFiles(cluster.Options{RequireAdvertisedHandlers: f.requireAdvertised}, f.clusterFiles...)
+	var err error
+	if view == nil {
+		if view, err = cluster.LoadFiles(cluster.Options{RequireAdvertisedHandlers: f.requireAdvertised}, f.clusterFiles...); err != nil {
+			return nil, err
+		}
+	}
+	if set == nil {
+		if set, err = webhook.LoadPolicies(f.policyDirs); err != nil {
+			return nil, err
+		}
+	}
+	engine, err := policy.NewEngine(ctx, set, f.evalTimeout)
 	if err != nil {
 		return nil, err
 	}
-	set, err := webhook.LoadPolicies(f.policyDir)
-	if err != nil {
-		return nil, err
-	}
-	engine, err := policy.NewEngine(ctx, set, 0)
-	if err != nil {
-		return nil, err
-	}
-	return webhook.NewAdmitter(webhook.Config{
+	return &offline{set: set, engine: engine, view: view, admitter: webhook.NewAdmitter(webhook.Config{
 		Engine: engine, View: view, Enforcement: webhook.Enforcement(f.enforcement), Namespace: f.namespace,
-	}), nil
+	})}, nil
 }
 
 func newEvalCommand() *cobra.Command {
 	var flags offlineFlags
 	var output string
+	var trace bool
 	cmd := &cobra.Command{
-		Use:   "eval --cluster FILE... [--policies DIR] [-o text|json] POD_FILE...",
+		Use:   "eval --cluster FILE... [--policies DIR] [-o text|json [--trace]] POD_FILE...",
 		Short: "Decide offline, exactly as serve would, for the Pods in the given files",
 		Long: `eval runs each Pod through the mutating and the validating webhook as the API server would,
-against a cluster described by fixture files. Exit code: 0 all allowed, 1 any denied, 2 bad input.`,
+against a cluster described by fixture files. Exit code: 0 all allowed, 1 any denied, 2 bad input.
+With -o json --trace, each object carries under "trace" what runtimeguard explain shows.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if output != "text" && output != "json" {
 				return fmt.Errorf("-o %q: want text or json", output)
 			}
+			if trace && output != "json" {
+				return fmt.Errorf("--trace needs -o json (or use runtimeguard explain)")
+			}
 			pods, err := readPods(args)
 			if err != nil {
 				return err
 			}
-			admitter, err := flags.admitter(cmd.Context())
+			var set *policy.Set
+			if trace {
+				if set, err = explainablePolicies(flags.policyDirs); err != nil {
+					return err
+				}
+			}
+			o, err := flags.build(cmd.Context(), nil, set)
 			if err != nil {
 				return err
 			}
 			outcomes := make([]webhook.Outcome, 0, len(pods))
+			traces := make([]map[string]any, 0, len(pods))
 			for _, p := range pods {
-				out, err := simulate(cmd.Context(), admitter, p)
+				out, err := simulate(cmd.Context(), o.admitter, p)
 				if err != nil {
 					return err
 				}
 				outcomes = append(outcomes, out)
+				if trace {
+					t, err := tracePod(cmd.Context(), o, p)
+					if err != nil {
+						return err
+					}
+					traces = append(traces, t)
+				}
 			}
-			if output == "json" {
+			switch {
+			case trace:
+				err = writeTracedJSON(cmd.OutOrStdout(), outcomes, traces)
+			case output == "json":
 				err = writeJSON(cmd.OutOrStdout(), outcomes)
-			} else {
+			default:
 				err = writeText(cmd.OutOrStdout(), outcomes)
 			}
 			if err != nil {
@@ -105,6 +151,7 @@ against a cluster described by fixture files. Exit code: 0 all allowed, 1 any de
 	}
 	flags.add(cmd)
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json (one object per Pod per line)")
+	cmd.Flags().BoolVar(&trace, "trace", false, "with -o json: add the per-class trace of runtimeguard explain under \"trace\"")
 	return cmd
 }
 

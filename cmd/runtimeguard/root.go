@@ -19,5 +19,6 @@ func newRootCommand() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newServeCommand(), newEvalCommand(), newDevCertsCommand())
+	root.AddCommand(newTestCommand(), newExplainCommand(), newInventoryCommand())
 	return root
 }

@@ -524,9 +524,13 @@ func TestViewUpdates(t *testing.T) {
 	}
 	steps := []step{
 		{
-			does:  "two sandbox nodes and a general node are added before any RuntimeClass",
-			apply: func(v *View) { v.UpsertNode(sandbox("sandbox-1")); v.UpsertNode(sandbox("sandbox-2")); v.UpsertNode(newNode("general-1", handlers("runc"))) },
-			want:  nil, bumps: true,
+			does: "two sandbox nodes and a general node are added before any RuntimeClass",
+			apply: func(v *View) {
+				v.UpsertNode(sandbox("sandbox-1"))
+				v.UpsertNode(sandbox("sandbox-2"))
+				v.UpsertNode(newNode("general-1", handlers("runc")))
+			},
+			want: nil, bumps: true,
 		},
 		{
 			does:  "a RuntimeClass added after the nodes is counted over them",
@@ -559,14 +563,18 @@ func TestViewUpdates(t *testing.T) {
 			want:  &Counts{Nodes: 3, Reporting: 3, NotReady: 1, Cordoned: 1}, bumps: true,
 		},
 		{
-			does:  "a taint is a real change",
-			apply: func(v *View) { v.UpsertNode(sandbox("sandbox-2", markCordoned, tainted(gvisorLabel, "true", corev1.TaintEffectNoSchedule))) },
-			want:  &Counts{Nodes: 3, Reporting: 3, NotReady: 1, Cordoned: 1}, bumps: true,
+			does: "a taint is a real change",
+			apply: func(v *View) {
+				v.UpsertNode(sandbox("sandbox-2", markCordoned, tainted(gvisorLabel, "true", corev1.TaintEffectNoSchedule)))
+			},
+			want: &Counts{Nodes: 3, Reporting: 3, NotReady: 1, Cordoned: 1}, bumps: true,
 		},
 		{
-			does:  "uncordoning a node the class does not tolerate makes it untolerated",
-			apply: func(v *View) { v.UpsertNode(sandbox("sandbox-2", tainted(gvisorLabel, "true", corev1.TaintEffectNoSchedule))) },
-			want:  &Counts{Nodes: 3, Reporting: 3, NotReady: 1, Untolerated: 1}, bumps: true,
+			does: "uncordoning a node the class does not tolerate makes it untolerated",
+			apply: func(v *View) {
+				v.UpsertNode(sandbox("sandbox-2", tainted(gvisorLabel, "true", corev1.TaintEffectNoSchedule)))
+			},
+			want: &Counts{Nodes: 3, Reporting: 3, NotReady: 1, Untolerated: 1}, bumps: true,
 		},
 		{
 			does:  "updating the class to tolerate the taint recounts it",

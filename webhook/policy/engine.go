@@ -26,6 +26,9 @@ type program struct {
 	query      rego.PreparedEvalQuery
 	generation uint64
 	files      []string
+	// set is what query was compiled from; explain (explain.go) prepares its own query on it.
+	set     *Set
+	explain explainQuery
 }
 
 // Engine evaluates the current policy set. Safe for concurrent use; Swap replaces the policy
@@ -101,7 +104,7 @@ func (e *Engine) Swap(ctx context.Context, set *Set) error {
 	if err != nil {
 		return err
 	}
-	e.current.Store(&program{query: pq, generation: e.gens.Add(1), files: set.Files})
+	e.current.Store(&program{query: pq, generation: e.gens.Add(1), files: set.Files, set: set})
 	return nil
 }
 

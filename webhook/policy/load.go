@@ -20,20 +20,49 @@ type Set struct {
 	Files []string
 }
 
-// LoadFS loads every .rego, .json, .yaml and .yml file under fsys, skipping *_test.rego (unit
-// tests are for `opa test`, not for admission) and hidden entries such as the "..data"
-// directories a mounted ConfigMap contains (their content is reached through the visible
-// symlinks).
+// LoadFS loads every .rego, .json, .yaml and .yml file under fsys (see LoadDirs).
 func LoadFS(fsys fs.FS) (*Set, error) {
+	return load(loader.NewFileLoader().WithFS(fsys), []string{"."})
+}
+
+// LoadDirs loads one or more policy directories from disk into one set: the default policy
+// and a team's additions can live in separate directories. Data files merge; the same data
+// path defined twice is an error.
+func LoadDirs(dirs ...string) (*Set, error) {
+	if len(dirs) == 0 {
+		return nil, errors.New("no policy directory given")
+	}
+	for _, dir := range dirs {
+		info, err := os.Stat(dir)
+		if err != nil {
+			return nil, err
+		}
+		if !info.IsDir() {
+			return nil, fmt.Errorf("%s is not a directory", dir)
+		}
+	}
+	set, err := load(loader.NewFileLoader(), dirs)
+	if err != nil {
+		return nil, fmt.Errorf("policy directory %s: %w", strings.Join(dirs, ", "), err)
+	}
+	return set, nil
+}
+
+// load reads the top level of each directory only (a mounted ConfigMap is flat, and examples
+// or fixtures in subdirectories must not become policy by accident). It skips *_test.rego
+// (unit tests are for `opa test`, not for admission), suites, files that are neither Rego nor
+// data, and hidden entries such as the "..data" directory of a mounted ConfigMap (its content
+// is reached through the visible symlinks).
+func load(l loader.FileLoader, paths []string) (*Set, error) {
 	skip := func(_ string, info fs.FileInfo, depth int) bool {
 		name := info.Name()
 		if depth > 0 && strings.HasPrefix(name, ".") {
 			return true
 		}
 		if info.IsDir() {
-			return false
+			return depth > 0
 		}
-		if strings.HasSuffix(name, "_test.rego") {
+		if strings.HasSuffix(name, "_test.rego") || strings.HasSuffix(name, ".suite.yaml") {
 			return true
 		}
 		switch {
@@ -43,12 +72,10 @@ func LoadFS(fsys fs.FS) (*Set, error) {
 		}
 		return true
 	}
-	res, err := loader.NewFileLoader().
-		WithFS(fsys).
-		WithProcessAnnotation(true).
+	res, err := l.WithProcessAnnotation(true).
 		WithRegoVersion(ast.RegoV1).
 		WithFollowSymlinks(true).
-		Filtered([]string{"."}, skip)
+		Filtered(paths, skip)
 	if err != nil {
 		return nil, err
 	}
@@ -61,22 +88,6 @@ func LoadFS(fsys fs.FS) (*Set, error) {
 		return nil, errors.New("no .rego files found")
 	}
 	sort.Strings(set.Files)
-	return set, nil
-}
-
-// LoadDir loads a policy directory from disk.
-func LoadDir(dir string) (*Set, error) {
-	info, err := os.Stat(dir)
-	if err != nil {
-		return nil, err
-	}
-	if !info.IsDir() {
-		return nil, fmt.Errorf("%s is not a directory", dir)
-	}
-	set, err := LoadFS(os.DirFS(dir))
-	if err != nil {
-		return nil, fmt.Errorf("policy directory %s: %w", dir, err)
-	}
 	return set, nil
 }
 
@@ -127,8 +138,9 @@ func explainForbidden(err error) error {
 		}
 		name := strings.TrimSpace(e.Message[strings.LastIndex(e.Message, " ")+1:])
 		if forbidden(name) {
-			e.Message += " (runtimeguard forbids http.send, net.*, opa.runtime, time.now_ns, rand.intn, uuid.rfc4122 and trace: " +
-				"policies must not reach the network and must be deterministic)"
+			// OPA wraps the errors with text fixed at wrap time, so build a new error.
+			return fmt.Errorf("%w (runtimeguard forbids http.send, net.*, opa.runtime, time.now_ns, rand.intn, uuid.rfc4122 and trace: "+
+				"policies must not reach the network and must be deterministic)", err)
 		}
 	}
 	return err

@@ -1,0 +1,7 @@
+package runtimeguard
+
+decision := {"class": "", "deny": [], "warn": [], "reasons": []}
+
+warn contains msg if {
+	msg := sprintf("%s", [input.pod.labels.app]
+}
