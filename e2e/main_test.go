@@ -4,11 +4,12 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -67,8 +68,16 @@ func run(m *testing.M) (int, error) {
 		return 0, err
 	}
 	defer s.report.Close()
+	crds, err := certManagerCRDs(s.root)
+	if err != nil {
+		return 0, err
+	}
 	start := time.Now()
-	s.cp, err = controlplane.Start(controlplane.Options{ControllerManager: true, LogDir: s.logDir})
+	s.cp, err = controlplane.Start(controlplane.Options{
+		ControllerManager: true,
+		LogDir:            s.logDir,
+		CRDDirs:           []string{crds, filepath.Join(s.root, "e2e", "testdata", "crds")},
+	})
 	if err != nil {
 		return 0, err
 	}
@@ -176,6 +185,15 @@ func ensureWebhook(t *testing.T) {
 	s.webhook = w
 }
 
+// certManagerCRDs returns the directory of cert-manager's CRDs in the Go module cache.
+func certManagerCRDs(root string) (string, error) {
+	out, err := exec.Command(filepath.Join(root, "e2e", "tools", "certmanager", "crds.sh")).Output()
+	if err != nil {
+		return "", fmt.Errorf("locating cert-manager's CRDs (e2e/tools/certmanager/crds.sh): %w", err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
 func copyPolicies(from, to string) error {
 	if err := os.MkdirAll(to, 0o755); err != nil {
 		return err
@@ -198,5 +216,3 @@ func measure(format string, args ...any) {
 	fmt.Fprintln(s.report, line)
 	fmt.Println("measure:", line)
 }
-
-var _ = corev1.Pod{}
