@@ -48,6 +48,9 @@ type Options struct {
 	// so endpoints (and the API server's connections) move to other replicas before it stops
 	// accepting requests (--shutdown-delay, 5s).
 	ShutdownDelay time.Duration
+	// MaxStaleness is how long the API server may be unreachable before /readyz fails; decisions
+	// continue from the cache meanwhile (--max-staleness, 2m).
+	MaxStaleness time.Duration
 	// Certs configures self-managed certificates (--self-signed-certs and friends).
 	Certs certs.Options
 }
@@ -64,6 +67,7 @@ func DefaultOptions() Options {
 		EvalTimeout:            policy.DefaultTimeout,
 		ShutdownTimeout:        25 * time.Second,
 		ShutdownDelay:          5 * time.Second,
+		MaxStaleness:           2 * time.Minute,
 	}
 }
 
@@ -83,6 +87,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&o.ClusterFiles, "cluster", o.ClusterFiles, "fixture files (Namespaces, Nodes, RuntimeClasses) to use instead of an API server")
 	fs.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", o.ShutdownTimeout, "how long in-flight admissions may finish after SIGTERM")
 	fs.DurationVar(&o.ShutdownDelay, "shutdown-delay", o.ShutdownDelay, "how long to keep serving after SIGTERM with /readyz failing, so traffic moves to other replicas first")
+	fs.DurationVar(&o.MaxStaleness, "max-staleness", o.MaxStaleness, "how long the API server may be unreachable before /readyz fails (decisions continue from the cache meanwhile)")
 	o.Certs.AddFlags(fs)
 }
 

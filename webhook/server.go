@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/discovery"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -150,6 +151,19 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if err := mgr.AddReadyzCheck("webhook", server.StartedChecker()); err != nil {
 		return err
+	}
+	if live {
+		dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+		if err != nil {
+			return err
+		}
+		probe := newAPIProbe(dc, o.MaxStaleness, log.WithName("apiserver"), metrics.Registry)
+		if err := mgr.Add(probe); err != nil {
+			return err
+		}
+		if err := mgr.AddReadyzCheck("cluster-view-fresh", probe.check); err != nil {
+			return err
+		}
 	}
 	stopping := &atomic.Bool{}
 	if err := mgr.AddReadyzCheck("shutdown", func(*http.Request) error {
