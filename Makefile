@@ -45,6 +45,10 @@ opa-test: ## Rego unit tests with a 90% coverage floor on the shipped policy.
 	@python3 -c 'import json,sys; print("opa test: coverage of the default policy %.1f%%" % json.load(open(sys.argv[1]))["coverage"])' $(BIN)/opa-coverage.json
 	$(BIN)/opa test -v policies | tail -n 3
 
+.PHONY: policy-suites
+policy-suites: build ## Declarative policy suites (*.suite.yaml) through `runtimeguard test`.
+	$(BIN)/runtimeguard test policies
+
 .PHONY: unit
 unit: ## Go unit tests, chart tests and certs integration tests (everything but e2e).
 	e2e/tools/build.sh etcd kube opa helm
@@ -72,7 +76,7 @@ static-check: build ## Check the binary is static (what the distroless image nee
 	@! ldd $(BIN)/runtimeguard 2>/dev/null | grep -q '=>'
 
 .PHONY: test
-test: lint opa-test unit e2e static-check fuzz-short ## Every test: lint, Rego, Go, chart, e2e, static binary, short fuzz.
+test: lint opa-test policy-suites unit e2e static-check fuzz-short ## Every test: lint, Rego, Go, chart, e2e, static binary, short fuzz.
 	@echo "make test: all passed"
 
 .PHONY: demo

@@ -46,6 +46,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
@@ -344,7 +345,15 @@ func (f *fixture) startReplica(adminCfg, userCfg *rest.Config, r *replica) {
 			f.t.Logf("[replica %s] %s %s", r.name, prefix, args)
 		}
 	}, funcr.Options{LogTimestamp: true, TimestampFormat: "15:04:05.000"})
+	// Each manager gets its own scheme: manager.New registers types into the
+	// scheme it is given, and the default (client-go's global scheme) is
+	// being read concurrently by the other replica.
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		f.t.Fatal(err)
+	}
 	mgr, err := manager.New(userCfg, manager.Options{
+		Scheme:                        scheme,
 		Metrics:                       metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress:        "0",
 		LeaderElection:                true,

@@ -76,6 +76,8 @@ type review struct {
 func (a *Admitter) prepare(ctx context.Context, req admission.Request) (*review, *admission.Response) {
 	respond := func(r admission.Response) (*review, *admission.Response) { return nil, &r }
 	switch {
+	case req.UID == "": // the API server always sets it: the AdmissionReview had no request
+		return respond(admission.Errored(http.StatusBadRequest, fmt.Errorf("the AdmissionReview holds no request")))
 	case req.Kind != podKind:
 		return respond(admission.Allowed(fmt.Sprintf("runtimeguard reviews only core/v1 Pods, not %s", gvkString(req.Kind))))
 	case req.SubResource != "":

@@ -147,6 +147,19 @@ func admissionCases() []admissionCase {
 			validate: allowed("", decided("allowed", "gvisor", untrustedReasons, "enforce")),
 		},
 		{
+			name:     "admits a pod naming a stronger class than it needs",
+			review:   "untrusted-kata.json",
+			mutate:   allowed(`spec.runtimeClassName is already "kata"`, decided("allowed", "gvisor", untrustedReasons, "enforce")),
+			validate: allowed("", decided("allowed", "gvisor", untrustedReasons, "enforce")),
+		},
+		{
+			name:   "treats an empty runtimeClassName as none: the add replaces it",
+			review: "untrusted-empty-class.json",
+			mutate: allowed(`injected runtime class "gvisor"`, enforceGvisor).withPatch(gvisorPatch),
+			validate: denied(`pod rejected: namespace "tenant-a" is runtimeguard.io/tenancy=untrusted, which needs isolation >= 1; spec.runtimeClassName is not set; set it to "gvisor" (runtimeguard's mutating webhook does this when it is registered)`,
+				decided("denied", "gvisor", untrustedReasons, "enforce")),
+		},
+		{
 			name:   "denies a financial pod naming a class weaker than its namespace needs",
 			review: "financial-gvisor.json",
 			mutate: allowed(`spec.runtimeClassName is already "gvisor"`, decided("allowed", "kata", financialReasons, "enforce")),
@@ -483,34 +496,40 @@ func prettyResponse(r *admissionv1.AdmissionResponse) string {
 // The patch the mutating webhook answers must apply to the pod it was given and yield a pod
 // the validating webhook admits: the API server calls them in that order.
 func TestMutateThenValidate(t *testing.T) {
-	a := newAdmitter(t, setup{})
-	mutateURL, validateURL := serve(t, a)
-	body := readReview(t, "untrusted-no-class.json")
-	_, mutated, _ := post(t, mutateURL, body)
-	if !mutated.Response.Allowed || len(mutated.Response.Patch) == 0 {
-		t.Fatalf("mutate did not patch: %s", prettyResponse(mutated.Response))
-	}
-	var review map[string]any
-	if err := json.Unmarshal(body, &review); err != nil {
-		t.Fatal(err)
-	}
-	podJSON, _ := json.Marshal(review["request"].(map[string]any)["object"])
-	patched, err := applyPatch(podJSON, mutated.Response.Patch)
-	if err != nil {
-		t.Fatalf("the patch does not apply to the pod it was computed for: %v", err)
-	}
-	var pod map[string]any
-	_ = json.Unmarshal(patched, &pod)
-	review["request"].(map[string]any)["object"] = pod
-	body, _ = json.Marshal(review)
-	_, validated, _ := post(t, validateURL, body)
-	want := allowed("", decided("allowed", "gvisor", untrustedReasons, "enforce"))
-	checkAnswer(t, "validate after mutate", body, validated, nil, want)
+	for _, fixture := range []string{"untrusted-no-class.json", "untrusted-empty-class.json"} {
+		t.Run(fixture, func(t *testing.T) {
+			a := newAdmitter(t, setup{})
+			mutateURL, validateURL := serve(t, a)
+			body := readReview(t, fixture)
+			_, mutated, _ := post(t, mutateURL, body)
+			if !mutated.Response.Allowed || len(mutated.Response.Patch) == 0 {
+				t.Fatalf("mutate did not patch: %s", prettyResponse(mutated.Response))
+			}
+			var review map[string]any
+			if err := json.Unmarshal(body, &review); err != nil {
+				t.Fatal(err)
+			}
+			podJSON, _ := json.Marshal(review["request"].(map[string]any)["object"])
+			patched, err := applyPatch(podJSON, mutated.Response.Patch)
+			if err != nil {
+				t.Fatalf("the patch does not apply to the pod it was computed for: %v", err)
+			}
+			var pod map[string]any
+			_ = json.Unmarshal(patched, &pod)
+			if got := pod["spec"].(map[string]any)["runtimeClassName"]; got != "gvisor" {
+				t.Errorf("patched spec.runtimeClassName = %v, want gvisor", got)
+			}
+			review["request"].(map[string]any)["object"] = pod
+			body, _ = json.Marshal(review)
+			_, validated, raw := post(t, validateURL, body)
+			checkAnswer(t, "validate after mutate", body, validated, raw, allowed("", decided("allowed", "gvisor", untrustedReasons, "enforce")))
 
-	// Reinvocation of the mutating webhook on the patched pod changes nothing more.
-	_, again, _ := post(t, mutateURL, body)
-	checkAnswer(t, "mutate again", body, again, nil,
-		allowed(`spec.runtimeClassName is already "gvisor"`, decided("allowed", "gvisor", untrustedReasons, "enforce")))
+			// Reinvocation of the mutating webhook on the patched pod changes nothing more.
+			_, again, raw := post(t, mutateURL, body)
+			checkAnswer(t, "mutate again", body, again, raw,
+				allowed(`spec.runtimeClassName is already "gvisor"`, decided("allowed", "gvisor", untrustedReasons, "enforce")))
+		})
+	}
 }
 
 // A Namespace created a moment ago may not be in the informer yet: the view's getter supplies

@@ -135,8 +135,8 @@ func Run(ctx context.Context, o Options) error {
 		Metrics:     m,
 	})
 	server := mgr.GetWebhookServer()
-	server.Register(MutatePath, &admission.Webhook{Handler: admission.HandlerFunc(admitter.Mutate), RecoverPanic: ptr.To(true)})
-	server.Register(ValidatePath, &admission.Webhook{Handler: admission.HandlerFunc(admitter.Validate), RecoverPanic: ptr.To(true)})
+	server.Register(MutatePath, bodyDeadline(&admission.Webhook{Handler: admission.HandlerFunc(admitter.Mutate), RecoverPanic: ptr.To(true)}))
+	server.Register(ValidatePath, bodyDeadline(&admission.Webhook{Handler: admission.HandlerFunc(admitter.Validate), RecoverPanic: ptr.To(true)}))
 
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err
@@ -197,6 +197,18 @@ func drain(ctx context.Context, delay time.Duration, stopping *atomic.Bool, log 
 		cancel()
 	}()
 	return drained
+}
+
+// bodyReadTimeout bounds how long a client may take to send a request body. controller-runtime's
+// server bounds headers (32 s) and body size (7 MiB) but not the body's pace, so a slow client
+// could hold a connection and a goroutine for ever; the API server sends a review at once.
+const bodyReadTimeout = 10 * time.Second
+
+func bodyDeadline(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyReadTimeout))
+		next.ServeHTTP(w, r)
+	})
 }
 
 // restConfig returns the API server config. Fixture mode has no API server; the manager

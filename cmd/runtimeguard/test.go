@@ -62,6 +62,7 @@ A suite file:
         mutated: true
         messageContains: "..."               # the denial message
         warningsContain: ["...", ...]        # each is a substring of some warning
+        noWarnings: true                     # there is no warning (false: there is one at least)
         reasonsContain: ["...", ...]         # each is a substring of some reason
 
 Unknown keys and values of the wrong type are errors; inline pods are decoded strictly too.
@@ -170,6 +171,7 @@ type expectation struct {
 	messageContains  *string
 	warningsContain  []string
 	reasonsContain   []string
+	noWarnings       *bool
 }
 
 // suiteError is a problem with a suite file, at a line.
@@ -487,7 +489,7 @@ func (p *parser) cases(n *yaml.Node, seen map[string]bool) ([]*testCase, error) 
 	return out, nil
 }
 
-var expectKeys = []string{"allowed", "runtimeClassName", "mutated", "messageContains", "warningsContain", "reasonsContain"}
+var expectKeys = []string{"allowed", "runtimeClassName", "mutated", "messageContains", "warningsContain", "noWarnings", "reasonsContain"}
 
 func (p *parser) expectation(n *yaml.Node) (expectation, error) {
 	var e expectation
@@ -495,12 +497,15 @@ func (p *parser) expectation(n *yaml.Node) (expectation, error) {
 	err := p.mapping(n, "expect", expectKeys, func(key string, _, v *yaml.Node) error {
 		given++
 		switch key {
-		case "allowed", "mutated":
+		case "allowed", "mutated", "noWarnings":
 			b, err := p.boolean(v, "expect."+key)
-			if key == "allowed" {
+			switch key {
+			case "allowed":
 				e.allowed = &b
-			} else {
+			case "mutated":
 				e.mutated = &b
+			default:
+				e.noWarnings = &b
 			}
 			return err
 		case "runtimeClassName", "messageContains":
@@ -835,6 +840,13 @@ func (e *expectation) check(o webhook.Outcome) []string {
 	for _, want := range e.warningsContain {
 		if !anyContains(o.Warnings, want) {
 			out = append(out, fmt.Sprintf("warnings: expected one containing %q, got %s", want, quoteList(o.Warnings)))
+		}
+	}
+	if e.noWarnings != nil && *e.noWarnings != (len(o.Warnings) == 0) {
+		if *e.noWarnings {
+			out = append(out, fmt.Sprintf("warnings: expected none, got %s", quoteList(o.Warnings)))
+		} else {
+			out = append(out, "warnings: expected at least one, got none")
 		}
 	}
 	for _, want := range e.reasonsContain {

@@ -79,6 +79,10 @@ type View struct {
 	synced atomic.Bool
 }
 
+// generations numbers snapshots across every View in the process, so that a cache keyed on a
+// generation (the policy engine's) never mistakes one view's snapshot for another's.
+var generations atomic.Uint64
+
 // NewView returns an empty view.
 func NewView(opts Options) *View {
 	v := &View{
@@ -181,7 +185,7 @@ func (v *View) DeleteRuntimeClass(name string) {
 
 // publishLocked builds a new Snapshot: O(classes), never O(nodes).
 func (v *View) publishLocked() {
-	v.gen++
+	v.gen = generations.Add(1)
 	s := &Snapshot{Generation: v.gen, Classes: make(map[string]*Class, len(v.classes)), Nodes: len(v.nodes)}
 	for name, e := range v.classes {
 		c := e.class

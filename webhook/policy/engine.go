@@ -64,12 +64,16 @@ func NewEngine(ctx context.Context, set *Set, timeout time.Duration) (*Engine, e
 // Compile compiles a policy set against runtimeguard's restricted capabilities and checks that
 // it defines the decision. Errors carry file:row.
 func Compile(ctx context.Context, set *Set) (rego.PreparedEvalQuery, error) {
+	data := set.Data
+	if data == nil { // inmem panics on a nil root
+		data = map[string]any{}
+	}
 	opts := []func(*rego.Rego){
 		rego.Query(Query),
 		rego.Capabilities(Capabilities()),
 		rego.StrictBuiltinErrors(true),
 		rego.SetRegoVersion(ast.RegoV1),
-		rego.Store(inmem.NewFromObject(set.Data)),
+		rego.Store(inmem.NewFromObject(data)),
 	}
 	for _, m := range set.Modules {
 		opts = append(opts, rego.ParsedModule(m))

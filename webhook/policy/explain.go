@@ -96,12 +96,16 @@ func (e *Engine) Explain(ctx context.Context, req Request) (map[string]any, erro
 
 // prepare compiles query over set with the options Compile uses for the decision.
 func prepare(ctx context.Context, set *Set, query string) (rego.PreparedEvalQuery, error) {
+	data := set.Data
+	if data == nil {
+		data = map[string]any{} // a Set built from modules alone
+	}
 	opts := []func(*rego.Rego){
 		rego.Query(query),
 		rego.Capabilities(Capabilities()),
 		rego.StrictBuiltinErrors(true),
 		rego.SetRegoVersion(ast.RegoV1),
-		rego.Store(inmem.NewFromObject(set.Data)),
+		rego.Store(inmem.NewFromObject(data)),
 	}
 	for _, m := range set.Modules {
 		opts = append(opts, rego.ParsedModule(m))

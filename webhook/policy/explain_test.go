@@ -1,0 +1,82 @@
+package policy
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/runtimeguard/runtimeguard/policies"
+	"github.com/runtimeguard/runtimeguard/webhook/cluster"
+)
+
+func explainRequest() Request {
+	pod := &Pod{}
+	pod.Spec.Containers = []Container{{Name: "app", Image: "busybox"}}
+	return Request{
+		Operation: "CREATE",
+		Namespace: &cluster.Namespace{Name: "tenant-a", Labels: map[string]string{"runtimeguard.io/tenancy": "untrusted"}},
+		Pod:       pod,
+		Cluster: &cluster.Snapshot{Generation: 1, Nodes: 1, Classes: map[string]*cluster.Class{
+			"gvisor": {Name: "gvisor", Handler: "runsc", Availability: cluster.Availability{Available: true, Known: true, Reason: "1 of 1 nodes"}},
+		}},
+	}
+}
+
+func TestExplain(t *testing.T) {
+	ctx := context.Background()
+	set, err := LoadFS(policies.FS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !DefinesExplain(set) {
+		t.Fatal("the embedded policy defines no explain rule")
+	}
+	e, err := NewEngine(ctx, set, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg, _ := e.Data()["config"].(map[string]any); cfg["classes"] == nil {
+		t.Errorf("Data() lacks config.classes: %v", e.Data())
+	}
+	for i := 0; i < 2; i++ { // the second call reuses the prepared query
+		out, err := e.Explain(ctx, explainRequest())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out["chosen_class"] != "gvisor" {
+			t.Errorf("chosen_class = %v", out["chosen_class"])
+		}
+		classes, _ := out["classes"].([]any)
+		first, _ := classes[0].(map[string]any)
+		if first["name"] != "gvisor" || first["verdict"] != "chosen" || first["availability_reason"] != "1 of 1 nodes" {
+			t.Errorf("first class %v", first)
+		}
+	}
+	// Admission is unaffected: the decision is the same with the explain module loaded.
+	d, err := e.Decide(ctx, explainRequest())
+	if err != nil || d.Class != "gvisor" {
+		t.Errorf("Decide = %+v, %v", d, err)
+	}
+}
+
+func TestExplainWithoutTheRule(t *testing.T) {
+	ctx := context.Background()
+	set, err := LoadFS(fstest.MapFS{"p.rego": {Data: []byte("package runtimeguard\n\ndecision := {\"class\": \"\"}\n")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if DefinesExplain(set) {
+		t.Error("DefinesExplain is true for a set without explain")
+	}
+	e, err := NewEngine(ctx, set, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Explain(ctx, explainRequest()); err == nil || !strings.Contains(err.Error(), "no module defines data.runtimeguard.explain") {
+		t.Errorf("Explain error = %v", err)
+	}
+	if e.Data() == nil {
+		t.Error("Data() is nil for a set without data files; want the empty document")
+	}
+}
