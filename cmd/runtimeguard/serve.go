@@ -23,7 +23,7 @@ func newServeCommand() *cobra.Command {
 			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
 				return fmt.Errorf("--log-level %q: want debug, info, warn or error", logLevel)
 			}
-			ctrl.SetLogger(zap.New(zap.Level(level)))
+			ctrl.SetLogger(zap.New(zap.Level(level), zap.StacktraceLevel(zapcore.DPanicLevel)))
 			return webhook.Run(ctrl.SetupSignalHandler(), opts)
 		},
 	}
