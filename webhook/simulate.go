@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 
 	jsonpatchapply "github.com/evanphx/json-patch/v5"
 	admissionv1 "k8s.io/api/admission/v1"
@@ -43,6 +44,9 @@ func (a *Admitter) Simulate(ctx context.Context, namespace, name string, raw []b
 		Object:    runtime.RawExtension{Raw: raw},
 	}}
 	mutated, _ := a.mutate(ctx, req)
+	if err := asError(mutated); err != nil {
+		return out, fmt.Errorf("pod %s/%s: %w", namespace, name, err)
+	}
 	if !mutated.Allowed {
 		out.Message = resultMessage(mutated)
 		return out, nil
@@ -67,6 +71,9 @@ func (a *Admitter) Simulate(ctx context.Context, namespace, name string, raw []b
 	}
 	req.Object.Raw = raw
 	validated, r := a.validate(ctx, req)
+	if err := asError(validated); err != nil {
+		return out, fmt.Errorf("pod %s/%s: %w", namespace, name, err)
+	}
 	out.Allowed = validated.Allowed
 	out.Warnings = append(out.Warnings, mutated.Warnings...)
 	out.Warnings = append(out.Warnings, validated.Warnings...)
@@ -88,6 +95,15 @@ func (a *Admitter) Simulate(ctx context.Context, namespace, name string, raw []b
 		out.RuntimeClassName = pod.Spec.RuntimeClassName
 	}
 	return out, nil
+}
+
+// asError returns the error of a response that is neither an admission nor a denial (the
+// policy failed, the input was broken): offline, that is bad input, not a decision.
+func asError(r admission.Response) error {
+	if r.Allowed || r.Result == nil || r.Result.Code == http.StatusForbidden {
+		return nil
+	}
+	return fmt.Errorf("runtimeguard could not decide (HTTP %d): %s", r.Result.Code, r.Result.Message)
 }
 
 func resultMessage(r admission.Response) string {

@@ -44,7 +44,7 @@ func TestInventoryCommand(t *testing.T) {
 				"wasm          spin       -    0          0          0      0            0       no         none\n",
 				"5 drift findings:\n",
 				`class-unrunnable       RuntimeClass "kata-clh": no Ready, schedulable node advertises handler "kata-clh" (0 of 5 nodes; 1 match scheduling.nodeSelector katacontainers.io/kata-runtime=true but report status.runtimeHandlers without "kata-clh"; 1 advertise it but are NotReady)`,
-				`class-unrunnable       RuntimeClass "wasm": no Ready, schedulable node advertises handler "spin" (0 of 5 nodes)`,
+				`class-unrunnable       RuntimeClass "wasm": no Ready, schedulable node advertises handler "spin" (0 of 5 nodes; 1 report no runtime handlers and lack labels runtime.example.com/spin=true)`,
 				`label-drift            node kata-1 is labelled katacontainers.io/kata-runtime=true (RuntimeClass "kata-clh"'s scheduling.nodeSelector) but status.runtimeHandlers does not list handler "kata-clh"`,
 				`shared-selector        label katacontainers.io/kata-runtime=true is the scheduling.nodeSelector of kata (handler "kata-qemu"), kata-clh (handler "kata-clh")`,
 				"(2 nodes carry the label, 1 of them reports no handlers)",

@@ -223,12 +223,20 @@ func availabilityOf(c *Class, counts Counts, requireAdvertised bool) Availabilit
 		}
 		a.Reason = fmt.Sprintf("%d of %d nodes can run handler %q (%d via status.runtimeHandlers, %d via labels %s)",
 			usable, counts.Nodes, c.Handler, counts.ByStatus, counts.ByLabels, selectorText(c.NodeSelector))
-	case counts.Reporting == 0 && len(c.NodeSelector) == 0:
+	case len(c.NodeSelector) == 0 && (counts.Reporting == 0 || counts.Reporting < counts.Nodes):
+		// Nodes that report no handlers (older runtimes, or a cluster mid-upgrade) may run it,
+		// and without a nodeSelector nothing says whether they do.
 		a.Known = false
 		a.Available = !requireAdvertised
 		a.Source = "unknown"
-		a.Reason = fmt.Sprintf("cannot tell whether any node runs handler %q: no node reports status.runtimeHandlers "+
-			"and the RuntimeClass has no scheduling.nodeSelector (%d nodes)", c.Handler, counts.Nodes)
+		if counts.Reporting == 0 {
+			a.Reason = fmt.Sprintf("cannot tell whether any node runs handler %q: no node reports status.runtimeHandlers "+
+				"and the RuntimeClass has no scheduling.nodeSelector (%d nodes)", c.Handler, counts.Nodes)
+		} else {
+			a.Reason = fmt.Sprintf("cannot tell whether any node runs handler %q: %d of %d nodes report no status.runtimeHandlers "+
+				"(older container runtimes) and the RuntimeClass has no scheduling.nodeSelector; the %d that report handlers do not list it",
+				c.Handler, counts.Nodes-counts.Reporting, counts.Nodes, counts.Reporting)
+		}
 		if requireAdvertised {
 			a.Reason += "; --require-advertised-handlers is set"
 		}

@@ -397,16 +397,29 @@ func TestAvailability(t *testing.T) {
 		{
 			// Pins current behaviour in a cluster mid-upgrade: once any node reports handlers,
 			// silent nodes are not counted for a class without nodeSelector.
-			name: "once any node reports handlers, a silent node does not make a selector-less class available",
+			name: "in a cluster mid-upgrade a node reporting no handlers leaves a selector-less class unknown, not unavailable",
 			nodes: []*corev1.Node{
 				newNode("new-1", handlers("runc")),
 				newNode("old-1"),
 			},
 			classes: []*nodev1.RuntimeClass{newClass("gvisor", "runsc", nil)},
 			want: Availability{
+				Available: true, Known: false, Source: "unknown",
+				Reason: `cannot tell whether any node runs handler "runsc": 1 of 2 nodes report no status.runtimeHandlers (older container runtimes) and the RuntimeClass has no scheduling.nodeSelector; the 1 that report handlers do not list it`,
+				Counts: Counts{Nodes: 2, Reporting: 1},
+			},
+		},
+		{
+			name: "when every node reports handlers and none lists it, a selector-less class is unavailable",
+			nodes: []*corev1.Node{
+				newNode("new-1", handlers("runc")),
+				newNode("new-2", handlers("runc")),
+			},
+			classes: []*nodev1.RuntimeClass{newClass("gvisor", "runsc", nil)},
+			want: Availability{
 				Available: false, Known: true, Source: "none",
 				Reason: `no Ready, schedulable node advertises handler "runsc" (0 of 2 nodes)`,
-				Counts: Counts{Nodes: 2, Reporting: 1},
+				Counts: Counts{Nodes: 2, Reporting: 2},
 			},
 		},
 		{
