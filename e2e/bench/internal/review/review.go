@@ -42,6 +42,24 @@ const ExpectedClass = "gvisor"
 // changes.
 const uidPlaceholder = "UIDUIDUI-UIDU-4UID-8UID-UIDUIDUIDUID"
 
+// PodJSON returns the benchmark Pod as JSON; unique gives Pod i its own pod-template-hash (and
+// names), like Body.
+func PodJSON(i uint64, unique bool) []byte {
+	raw, err := json.Marshal(Pod())
+	if err != nil {
+		panic(err)
+	}
+	if unique {
+		raw = bytes.ReplaceAll(raw, []byte(variantPlaceholder), []byte(variant(i)))
+	}
+	return raw
+}
+
+func variant(i uint64) string {
+	v := strconv.FormatUint(i%(1<<40), 36)
+	return "0000000000"[:len(variantPlaceholder)-len(v)] + v
+}
+
 // variantPlaceholder is the value of the pod-template-hash label; Unique mode replaces it per
 // request so that every Pod is a distinct policy input (a decision-cache miss).
 const variantPlaceholder = "7d9f8c6b5x"
@@ -239,8 +257,7 @@ func (t *Template) Body(dst []byte, i uint64, unique bool) []byte {
 	dst = append(dst[:0], t.raw...)
 	copy(dst[t.uidAt[0]:], UID(i))
 	if unique {
-		v := strconv.FormatUint(i%(1<<40), 36)
-		v = "0000000000"[:len(variantPlaceholder)-len(v)] + v
+		v := variant(i)
 		for _, at := range t.variantAt {
 			copy(dst[at:], v)
 		}
@@ -279,11 +296,12 @@ func ExpectedPatch(class string) []byte {
 // Answer is the part of an AdmissionReview response the benchmark checks.
 type Answer struct {
 	Response *struct {
-		UID       string          `json:"uid"`
-		Allowed   bool            `json:"allowed"`
-		Patch     string          `json:"patch"`
-		PatchType *string         `json:"patchType"`
-		Status    json.RawMessage `json:"status"`
+		UID       string            `json:"uid"`
+		Allowed   bool              `json:"allowed"`
+		Patch     string            `json:"patch"`
+		PatchType *string           `json:"patchType"`
+		Status    json.RawMessage   `json:"status"`
+		Audit     map[string]string `json:"auditAnnotations"`
 	} `json:"response"`
 }
 
@@ -328,7 +346,7 @@ func (v *Verifier) Verify(body []byte, uid string) error {
 		return nil
 	}
 	if r.PatchType == nil || *r.PatchType != "JSONPatch" {
-		return fmt.Errorf("patchType %v, want JSONPatch (status %.300s)", r.PatchType, r.Status)
+		return fmt.Errorf("patchType %v, want JSONPatch (status %.300s, audit annotations %.500v)", r.PatchType, r.Status, r.Audit)
 	}
 	if r.Patch == v.wantB64 {
 		return nil
