@@ -14,13 +14,33 @@ OPA_VERSION=v1.22.3
 HELM_VERSION=v3.22.0
 CERT_MANAGER_VERSION=v1.21.2
 
-# fresh NAME VERSION FILES...: true when every file exists and the stamp says VERSION.
+# Built binaries are also kept in a cache under $HOME keyed by tool and version, so a fresh
+# clone on the same machine (CI) copies them instead of relinking 170 MB binaries.
+cache=${RUNTIMEGUARD_TOOLS_CACHE:-$HOME/.cache/runtimeguard-tools}
+
+# fresh NAME VERSION FILES...: true when every file exists and the stamp says VERSION, or when
+# the cache under $HOME has them (then they are copied into bin/).
 fresh() {
 	local name=$1 version=$2; shift 2
-	[ "$(cat "$bin/.$name.version" 2>/dev/null)" = "$version" ] || return 1
-	for f in "$@"; do [ -x "$bin/$f" ] || return 1; done
+	local ok=1
+	if [ "$(cat "$bin/.$name.version" 2>/dev/null)" = "$version" ]; then
+		for f in "$@"; do [ -x "$bin/$f" ] || ok=0; done
+		[ $ok = 1 ] && return 0
+	fi
+	local dir=$cache/$name-$version
+	for f in "$@"; do [ -x "$dir/$f" ] || return 1; done
+	for f in "$@"; do cp "$dir/$f" "$bin/$f.tmp" && mv "$bin/$f.tmp" "$bin/$f"; done
+	echo "$version" >"$bin/.$name.version"
+	step "$name $version: copied from $dir"
 }
-stamp() { echo "$2" >"$bin/.$1.version"; }
+# stamp NAME VERSION FILES...: records the version and stores the binaries in the cache.
+stamp() {
+	local name=$1 version=$2; shift 2
+	echo "$version" >"$bin/.$name.version"
+	local dir=$cache/$name-$version
+	mkdir -p "$dir"
+	for f in "$@"; do cp "$bin/$f" "$dir/$f.tmp" && mv "$dir/$f.tmp" "$dir/$f"; done
+}
 step() { printf '==> %s\n' "$*" >&2; }
 
 # run_with_progress LABEL CMD...: prints a heartbeat every 30 s, since a cold Kubernetes build
@@ -46,21 +66,21 @@ build_kube() {
 	ld+=" -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/client-go/pkg/version.gitVersion=$KUBE_VERSION"
 	(cd "$root/e2e/tools/kube" && run_with_progress kube go build -trimpath -ldflags "$ld" -o "$bin/" \
 		k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kubectl)
-	stamp kube "$KUBE_VERSION"
+	stamp kube "$KUBE_VERSION" kube-apiserver kube-controller-manager kubectl
 }
 
 build_etcd() {
 	if fresh etcd "$ETCD_VERSION" etcd; then return; fi
 	step "building etcd $ETCD_VERSION (cold: ~3 min)"
 	(cd "$root/e2e/tools/etcd" && run_with_progress etcd go build -trimpath -ldflags "-s -w" -o "$bin/etcd" go.etcd.io/etcd/server/v3)
-	stamp etcd "$ETCD_VERSION"
+	stamp etcd "$ETCD_VERSION" etcd
 }
 
 build_opa() {
 	if fresh opa "$OPA_VERSION" opa; then return; fi
 	step "building opa $OPA_VERSION (cold: ~3 min)"
 	run_with_progress opa env GOBIN="$bin" go install -trimpath -ldflags "-s -w" "github.com/open-policy-agent/opa@$OPA_VERSION"
-	stamp opa "$OPA_VERSION"
+	stamp opa "$OPA_VERSION" opa
 }
 
 build_helm() {
@@ -71,14 +91,14 @@ build_helm() {
 	local ld="-s -w -X $h/internal/version.version=$HELM_VERSION -X $h/pkg/chartutil.k8sVersionMajor=1 -X $h/pkg/chartutil.k8sVersionMinor=$minor"
 	ld+=" -X $h/pkg/lint/rules.k8sVersionMajor=1 -X $h/pkg/lint/rules.k8sVersionMinor=$minor"
 	run_with_progress helm env GOBIN="$bin" go install -trimpath -ldflags "$ld" "$h/cmd/helm@$HELM_VERSION"
-	stamp helm "$HELM_VERSION"
+	stamp helm "$HELM_VERSION" helm
 }
 
 build_certmanager() {
 	if fresh certmanager "$CERT_MANAGER_VERSION" cert-manager-lite; then return; fi
 	step "building cert-manager controller + cainjector $CERT_MANAGER_VERSION (cold: ~6 min)"
 	(cd "$root/e2e/tools/certmanager" && run_with_progress cert-manager go build -trimpath -ldflags "-s -w" -o "$bin/cert-manager-lite" .)
-	stamp certmanager "$CERT_MANAGER_VERSION"
+	stamp certmanager "$CERT_MANAGER_VERSION" cert-manager-lite
 }
 
 targets=("$@")
