@@ -65,7 +65,7 @@ fuzz: ## Fuzz longer (FUZZTIME=5m by default here).
 
 .PHONY: e2e
 e2e: build ## End-to-end suite against a real kube-apiserver, etcd and kube-controller-manager.
-	e2e/tools/build.sh etcd kube helm
+	e2e/tools/build.sh etcd kube helm certmanager
 	$(GO) test -count=1 -timeout 30m -v ./e2e/ 2>&1 | tee $(BIN)/e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|measure:)|_test.go' || true
 	@grep -q '^ok' $(BIN)/e2e.log || { echo "e2e failed: see bin/e2e.log"; exit 1; }
 	@cat $(BIN)/e2e-measurements.txt
@@ -85,8 +85,9 @@ demo: build ## Start a local control plane with the webhook enforcing policy, ap
 	$(GO) run ./e2e/demo $(DEMO_ARGS)
 
 .PHONY: bench
-bench: build ## Benchmarks: decision path, load generator, baselines (results in docs/benchmarks.md).
-	$(GO) test -run '^$$' -bench . -benchmem ./webhook/...
+bench: build ## Benchmarks: decision path, load generator vs Go baseline vs opa run --server, scaling, memory (docs/benchmarks.md).
+	e2e/tools/build.sh etcd kube opa
+	BIN=$(BIN) GO=$(GO) e2e/bench/run.sh
 
 .PHONY: clean
 clean: ## Remove bin/ (tools included: the next build is cold).

@@ -1,0 +1,276 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/runtimeguard/runtimeguard/e2e/bench/internal/fixtures"
+	"github.com/runtimeguard/runtimeguard/e2e/bench/internal/load"
+	"github.com/runtimeguard/runtimeguard/e2e/bench/internal/proc"
+	"github.com/runtimeguard/runtimeguard/e2e/bench/internal/review"
+)
+
+// scenario is one load shape.
+type scenario struct {
+	name    string
+	what    string
+	servers map[string]bool // nil: every server
+	cfg     func(base load.Config) load.Config
+}
+
+func scenarios(n int) []scenario {
+	return []scenario{
+		{name: "c8", what: "closed loop, 8 workers, HTTP/1.1 keep-alive (one connection each)", cfg: func(c load.Config) load.Config {
+			c.Concurrency, c.Requests, c.Duration, c.Warmup = 8, n, 10*time.Second, 1500
+			return c
+		}},
+		{name: "c1", what: "closed loop, 1 worker (unloaded latency)", cfg: func(c load.Config) load.Config {
+			c.Concurrency, c.Requests, c.Duration, c.Warmup = 1, n/5, 5*time.Second, 200
+			return c
+		}},
+		{name: "open1000", what: "open loop, 1,000/s for 4 s, latency from the scheduled time", cfg: func(c load.Config) load.Config {
+			c.Concurrency, c.Rate, c.Requests, c.Duration, c.Warmup = 32, 1000, 4000, 4*time.Second, 200
+			return c
+		}},
+		{name: "h2-c8", what: "closed loop, 8 streams on one HTTP/2 connection", servers: map[string]bool{"runtimeguard": true, "baseline": true}, cfg: func(c load.Config) load.Config {
+			c.HTTP2, c.Concurrency, c.Requests, c.Duration, c.Warmup = true, 8, n/2, 6*time.Second, 500
+			return c
+		}},
+		{name: "miss-c8", what: "closed loop, 8 workers, a distinct Pod per request (every decision a cache miss)", servers: map[string]bool{"runtimeguard": true, "baseline": true}, cfg: func(c load.Config) load.Config {
+			c.Unique, c.Concurrency, c.Requests, c.Duration, c.Warmup = true, 8, n/2, 6*time.Second, 300
+			return c
+		}},
+	}
+}
+
+type results map[string]map[string][]*load.Result // server -> scenario -> rounds
+
+func (r results) add(server, scen string, res *load.Result) {
+	if r[server] == nil {
+		r[server] = map[string][]*load.Result{}
+	}
+	r[server][scen] = append(r[server][scen], res)
+}
+
+// runHTTP is `runner http`: the three servers, one at a time, interleaved over rounds.
+func runHTTP(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("http", flag.ContinueOnError)
+	c := commonFlags(fs)
+	rounds := fs.Int("rounds", 3, "rounds of [runtimeguard, baseline, opa]")
+	n := fs.Int("requests", 8000, "requests per round in the c=8 scenario (others scale from it)")
+	size := fixtures.Size{}
+	fs.IntVar(&size.Nodes, "nodes", 100, "nodes in the fixture cluster")
+	fs.IntVar(&size.Classes, "classes", 10, "runtime classes in the fixture cluster")
+	fs.IntVar(&size.Namespaces, "namespaces", 100, "namespaces in the fixture cluster")
+	only := fs.String("servers", "runtimeguard,baseline,opa", "servers to run")
+	var rgEnv stringList
+	fs.Var(&rgEnv, "rg-env", "KEY=VALUE added to runtimeguard's environment (repeatable; experiments such as GOMEMLIMIT)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	e, err := c.env()
+	if err != nil {
+		return err
+	}
+	clusterFile, opaData, err := writeFixtures(e.out, size)
+	if err != nil {
+		return err
+	}
+	servers := strings.Split(*only, ",")
+	fmt.Fprintf(os.Stderr, "http: %s; %d rounds of %v\n", size, *rounds, servers)
+	res := results{}
+	for round := 1; round <= *rounds; round++ {
+		for _, name := range servers {
+			var s *server
+			switch name {
+			case "runtimeguard":
+				s, err = e.startRuntimeguard(ctx, clusterFile, "", rgEnv...)
+			case "baseline":
+				s, err = e.startBaseline(ctx, clusterFile)
+			case "opa":
+				s, err = e.startOPA(ctx, opaData)
+			default:
+				return fmt.Errorf("unknown server %q", name)
+			}
+			if err != nil {
+				return err
+			}
+			for _, sc := range scenarios(*n) {
+				if sc.servers != nil && !sc.servers[name] {
+					continue
+				}
+				cfg := sc.cfg(load.Config{URL: s.url, RootCAs: e.pool, ExpectClass: review.ExpectedClass, ServerPID: s.pid()})
+				cfg.Label = fmt.Sprintf("r%d %s %s", round, name, sc.name)
+				r, err := load.Run(ctx, cfg)
+				if err != nil {
+					s.stop()
+					return fmt.Errorf("%s: %w", cfg.Label, err)
+				}
+				fmt.Fprintln(os.Stderr, r)
+				if r.Errors > 0 {
+					s.stop()
+					return fmt.Errorf("%s: %d answers failed verification; first: %s (server log %s)", cfg.Label, r.Errors, r.FirstError, s.log)
+				}
+				res.add(name, sc.name, r)
+			}
+			s.stop()
+		}
+	}
+	printHTTP(out, res, servers, size, *rounds, *n)
+	return nil
+}
+
+func writeFixtures(dir string, size fixtures.Size) (clusterFile, opaData string, err error) {
+	cl := fixtures.Generate(size)
+	clusterFile = filepath.Join(dir, "cluster-"+size.Name()+".yaml")
+	opaData = filepath.Join(dir, "opa-data-"+size.Name()+".json")
+	f, err := os.Create(clusterFile)
+	if err != nil {
+		return "", "", err
+	}
+	if err := cl.WriteYAML(f); err != nil {
+		f.Close()
+		return "", "", err
+	}
+	if err := f.Close(); err != nil {
+		return "", "", err
+	}
+	b, err := cl.OPAData()
+	if err != nil {
+		return "", "", err
+	}
+	return clusterFile, opaData, os.WriteFile(opaData, b, 0o644)
+}
+
+func median[T int64 | float64 | time.Duration](xs []T) T {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := append([]T(nil), xs...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func pick[T any](rs []*load.Result, f func(*load.Result) T) []T {
+	out := make([]T, len(rs))
+	for i, r := range rs {
+		out[i] = f(r)
+	}
+	return out
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.3f", float64(d)/float64(time.Millisecond)) }
+
+// cpuPer1k is server CPU ms per 1,000 admissions.
+func cpuPer1k(r *load.Result) float64 {
+	return float64(r.CPUPerAdmission) / float64(time.Millisecond) * 1000
+}
+
+func printHTTP(out io.Writer, res results, servers []string, size fixtures.Size, rounds, n int) {
+	fmt.Fprintf(out, "\n### Webhook servers under load (%s; medians of %d interleaved rounds)\n\n", size, rounds)
+	fmt.Fprintln(out, "| scenario | server | admissions/s | p50 ms | p90 ms | p99 ms | max ms | server CPU ms per 1,000 adm. | server-only capacity, 2 cores | client CPU ms per 1,000 | other processes' CPU | peak RSS MiB | requests x rounds |")
+	fmt.Fprintln(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	for _, sc := range scenarios(n) {
+		for _, name := range servers {
+			rs := res[name][sc.name]
+			if len(rs) == 0 {
+				continue
+			}
+			var hwm int64
+			for _, r := range rs {
+				hwm = max(hwm, r.ServerHWM)
+			}
+			cpu := median(pick(rs, cpuPer1k))
+			fmt.Fprintf(out, "| %s | %s | %.0f | %s | %s | %s | %s | %.0f | %.0f/s | %.0f | %.0f%% | %s | %d x %d |\n", sc.name, name,
+				median(pick(rs, func(r *load.Result) float64 { return r.Throughput })),
+				ms(median(pick(rs, func(r *load.Result) time.Duration { return r.P50 }))),
+				ms(median(pick(rs, func(r *load.Result) time.Duration { return r.P90 }))),
+				ms(median(pick(rs, func(r *load.Result) time.Duration { return r.P99 }))),
+				ms(median(pick(rs, func(r *load.Result) time.Duration { return r.Max }))),
+				cpu, 2*1000*1000/cpu,
+				median(pick(rs, func(r *load.Result) float64 {
+					return float64(r.ClientCPU) / float64(time.Millisecond) * 1000 / float64(max(r.Requests, 1))
+				})),
+				100*median(pick(rs, func(r *load.Result) float64 { return r.OtherCPU })),
+				proc.MiB(hwm), rs[0].Requests, len(rs))
+		}
+	}
+	fmt.Fprintln(out)
+	for _, sc := range scenarios(n) {
+		fmt.Fprintf(out, "- `%s`: %s\n", sc.name, sc.what)
+	}
+	// Ratios: per round (the servers of one round ran back to back), then the median.
+	ratio := func(a, b, scen string) (med, lo, hi float64, ok bool) {
+		ra, rb := res[a][scen], res[b][scen]
+		if len(ra) == 0 || len(rb) == 0 {
+			return 0, 0, 0, false
+		}
+		var rs []float64
+		for i := 0; i < min(len(ra), len(rb)); i++ {
+			rs = append(rs, cpuPer1k(ra[i])/cpuPer1k(rb[i]))
+		}
+		sort.Float64s(rs)
+		return median(rs), rs[0], rs[len(rs)-1], true
+	}
+	fmt.Fprintf(out, "\n#### Ratios and targets\n\n| what | measured | target | verdict |\n|---|---:|---:|---|\n")
+	verdict := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "**not met**"
+	}
+	if m, lo, hi, ok := ratio("runtimeguard", "baseline", "c8"); ok {
+		fmt.Fprintf(out, "| server CPU per admission, runtimeguard / Go baseline, c=8 | %.2fx (rounds %.2f-%.2f) | <= 1.3x | %s |\n", m, lo, hi, verdict(m <= 1.3))
+	}
+	if m, lo, hi, ok := ratio("runtimeguard", "baseline", "miss-c8"); ok {
+		fmt.Fprintf(out, "| same, every decision a cache miss (informative) | %.2fx (rounds %.2f-%.2f) | - | - |\n", m, lo, hi)
+	}
+	if m, lo, hi, ok := ratio("opa", "runtimeguard", "c8"); ok {
+		fmt.Fprintf(out, "| server CPU per admission, opa run --server / runtimeguard, c=8 | %.2fx (rounds %.2f-%.2f) | >= 4x | %s |\n", m, lo, hi, verdict(m >= 4))
+	}
+	if rs := res["runtimeguard"]["c8"]; len(rs) > 0 {
+		t := median(pick(rs, func(r *load.Result) float64 { return r.Throughput }))
+		fmt.Fprintf(out, "| runtimeguard admissions/s, c=8 (load generator on the same 2 cores) | %.0f/s | >= 3,000/s | %s |\n", t, verdict(t >= 3000))
+	}
+	if rs := res["runtimeguard"]["open1000"]; len(rs) > 0 {
+		p := median(pick(rs, func(r *load.Result) time.Duration { return r.P99 }))
+		fmt.Fprintf(out, "| runtimeguard p99 at 1,000/s open loop | %s ms | <= 5 ms | %s |\n", ms(p), verdict(p <= 5*time.Millisecond))
+	}
+	if rs := res["runtimeguard"]["c1"]; len(rs) > 0 {
+		p50 := median(pick(rs, func(r *load.Result) time.Duration { return r.P50 }))
+		p99 := median(pick(rs, func(r *load.Result) time.Duration { return r.P99 }))
+		fmt.Fprintf(out, "| runtimeguard p50 / p99 unloaded (c=1) | %s / %s ms | <= 0.5 / 2 ms | %s |\n", ms(p50), ms(p99),
+			verdict(p50 <= 500*time.Microsecond && p99 <= 2*time.Millisecond))
+	}
+	var hwm, missHWM int64
+	for scen, rs := range res["runtimeguard"] {
+		for _, r := range rs {
+			if scen == "miss-c8" {
+				missHWM = max(missHWM, r.ServerHWM)
+			} else {
+				hwm = max(hwm, r.ServerHWM)
+			}
+		}
+	}
+	if hwm > 0 {
+		fmt.Fprintf(out, "| runtimeguard peak RSS (VmHWM) under load, fixture mode (c8, c1, open1000, h2-c8) | %s MiB | <= 64 MiB | %s |\n", proc.MiB(hwm), verdict(hwm <= 64<<20))
+	}
+	if missHWM > 0 {
+		fmt.Fprintf(out, "| same after miss-c8 (every Pod distinct: the decision cache fills) | %s MiB | <= 64 MiB | %s |\n", proc.MiB(missHWM), verdict(missHWM <= 64<<20))
+	}
+}
+
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
