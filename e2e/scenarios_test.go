@@ -240,7 +240,8 @@ func TestNotReadyThenCordonedNodeMakesClassUnavailableAndUntrustedFallsBackToKat
 		var lastErr error
 		_ = controlplane.Wait(ctx, 10*time.Second, func(ctx context.Context) (bool, error) {
 			lastErr = s.client.Create(ctx, harness.Pod(nsUntrusted, uniqueName("none")), client.DryRunAll)
-			return lastErr != nil, nil
+			// Wait for the webhook to have seen every node change, not just the first denial.
+			return lastErr != nil && strings.Contains(lastErr.Error(), "no runtime class that provides it is available"), nil
 		})
 		wantDenied(t, lastErr, `namespace "untrusted-e2e" is runtimeguard.io/tenancy=untrusted, which needs isolation >= 1, but no runtime class that provides it is available`,
 			`gvisor: no Ready, schedulable node advertises handler "runsc"`, `kata: no Ready, schedulable node advertises handler "kata-qemu"`)
