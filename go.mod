@@ -2,6 +2,11 @@ module github.com/runtimeguard/runtimeguard
 
 go 1.26.0
 
+// go1.26.10 fixes the standard-library vulnerabilities govulncheck finds reachable in 1.26.8
+// (crypto/x509, net/http, crypto/tls). The Makefile exports GOTOOLCHAIN=go1.26.10, which the
+// go command fetches from the module proxy once (machines here default to GOTOOLCHAIN=local).
+toolchain go1.26.10
+
 require (
 	github.com/agnivade/levenshtein v1.2.2 // indirect
 	github.com/beorn7/perks v1.0.1 // indirect

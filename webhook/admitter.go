@@ -76,8 +76,10 @@ type review struct {
 func (a *Admitter) prepare(ctx context.Context, req admission.Request) (*review, *admission.Response) {
 	respond := func(r admission.Response) (*review, *admission.Response) { return nil, &r }
 	switch {
-	case req.UID == "": // the API server always sets it: the AdmissionReview had no request
+	case req.UID == "" && req.Kind == (metav1.GroupVersionKind{}) && req.Operation == "":
 		return respond(admission.Errored(http.StatusBadRequest, fmt.Errorf("the AdmissionReview holds no request")))
+	case req.UID == "": // the API server always sets it
+		return respond(admission.Errored(http.StatusBadRequest, fmt.Errorf("the AdmissionReview's request has no uid")))
 	case req.Kind != podKind:
 		return respond(admission.Allowed(fmt.Sprintf("runtimeguard reviews only core/v1 Pods, not %s", gvkString(req.Kind))))
 	case req.SubResource != "":
@@ -93,6 +95,12 @@ func (a *Admitter) prepare(ctx context.Context, req admission.Request) (*review,
 	pod, err := policy.DecodePod(req.Object.Raw)
 	if err != nil {
 		return respond(admission.Errored(http.StatusBadRequest, fmt.Errorf("cannot decode the Pod in request.object: %w", err)))
+	}
+	// An object without apiVersion and kind is decoded as a Pod; one that says it is something
+	// else is refused rather than decided (and patched) as a Pod.
+	if (pod.APIVersion != "" && pod.APIVersion != "v1") || (pod.Kind != "" && pod.Kind != "Pod") {
+		return respond(admission.Errored(http.StatusBadRequest, fmt.Errorf("request.kind is v1/Pod but request.object has apiVersion %q and kind %q",
+			pod.APIVersion, pod.Kind)))
 	}
 	if _, ok := pod.Metadata.Annotations[mirrorAnnotation]; ok {
 		return respond(admission.Allowed("mirror pods are managed by the kubelet and exempt"))

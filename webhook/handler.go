@@ -73,6 +73,9 @@ func decodeReviewBody(r *http.Request) (decodedReview, int, error) {
 	if int64(len(body)) > maxReviewBytes {
 		return decodedReview{}, http.StatusRequestEntityTooLarge, fmt.Errorf("request entity is too large; limit is %d bytes", maxReviewBytes)
 	}
+	if len(body) == 0 { // over HTTP/2 an empty body is not http.NoBody
+		return decodedReview{}, http.StatusBadRequest, errors.New("request body is empty")
+	}
 	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
 		return decodedReview{}, http.StatusBadRequest, fmt.Errorf("contentType=%s, expected application/json", ct)
 	}

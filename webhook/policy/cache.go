@@ -12,8 +12,9 @@ const maxCacheEntries = 1024
 
 // maxCacheBytes bounds what the cached inputs weigh (see termWeight), and maxEntryBytes the
 // weight of one cached input. The mutating webhook sees a Pod before the API server validates
-// it, so one input may carry megabytes of annotations: without these bounds 4096 distinct such
-// Pods would keep gigabytes alive. An input heavier than maxEntryBytes is decided, not cached.
+// it, so one input may carry megabytes of annotations: without these bounds maxCacheEntries
+// distinct such Pods would keep gigabytes alive. An input heavier than maxEntryBytes is
+// decided, not cached.
 const (
 	maxCacheBytes = 8 << 20
 	maxEntryBytes = 256 << 10

@@ -18,7 +18,11 @@ import (
 // admission, so mutate and validate would see different inputs, and every Deployment replica
 // would miss the decision cache.
 type Pod struct {
-	Metadata struct {
+	// APIVersion and Kind are the object's own type, which the webhook checks against
+	// request.kind; they are not part of input.pod.
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Metadata   struct {
 		GenerateName string            `json:"generateName"`
 		Namespace    string            `json:"namespace"`
 		Labels       map[string]string `json:"labels"`
@@ -64,10 +68,26 @@ func (q *Quantity) UnmarshalJSON(b []byte) error {
 	}
 	var n json.Number
 	if err := json.Unmarshal(b, &n); err != nil {
-		return fmt.Errorf("resource quantity %s: want a string or number", b)
+		// Name the JSON type, never the value: errors reach responses, audit annotations and logs.
+		return fmt.Errorf("a resource quantity is %s, want a string or number", jsonType(b))
 	}
 	*q = Quantity(n)
 	return nil
+}
+
+// jsonType names the type of a JSON value by its first byte.
+func jsonType(b []byte) string {
+	switch {
+	case len(b) == 0:
+		return "empty"
+	case b[0] == '{':
+		return "an object"
+	case b[0] == '[':
+		return "an array"
+	case b[0] == 't' || b[0] == 'f':
+		return "a boolean"
+	}
+	return "not valid JSON"
 }
 
 // DecodePod decodes the fields policies read from a Pod's JSON.
