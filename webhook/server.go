@@ -134,9 +134,10 @@ func Run(ctx context.Context, o Options) error {
 		Namespace:   o.Namespace,
 		Metrics:     m,
 	})
+	stopping := &atomic.Bool{} // set when the drain starts
 	server := mgr.GetWebhookServer()
-	server.Register(MutatePath, bodyDeadline(&admission.Webhook{Handler: admission.HandlerFunc(admitter.Mutate), RecoverPanic: ptr.To(true)}))
-	server.Register(ValidatePath, bodyDeadline(&admission.Webhook{Handler: admission.HandlerFunc(admitter.Validate), RecoverPanic: ptr.To(true)}))
+	server.Register(MutatePath, closeWhileDraining(stopping, admissionHandler(admitter.Mutate)))
+	server.Register(ValidatePath, closeWhileDraining(stopping, admissionHandler(admitter.Validate)))
 
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err
@@ -165,7 +166,6 @@ func Run(ctx context.Context, o Options) error {
 			return err
 		}
 	}
-	stopping := &atomic.Bool{}
 	if err := mgr.AddReadyzCheck("shutdown", func(*http.Request) error {
 		if stopping.Load() {
 			return errors.New("shutting down")
@@ -197,6 +197,30 @@ func drain(ctx context.Context, delay time.Duration, stopping *atomic.Bool, log 
 		cancel()
 	}()
 	return drained
+}
+
+// closeWhileDraining makes every answer given while the server drains close its connection:
+// HTTP/1.1 answers carry "Connection: close", and HTTP/2 connections get a GOAWAY (net/http
+// turns that header into one). A failing /readyz only keeps new connections away (endpoints
+// and Service proxies route connections, not requests): the API server's webhook client keeps
+// its HTTP/1.1 keep-alive connections and would go on sending requests on them until the
+// server closes them at the end of the drain, and a request sent on a connection the server
+// is closing fails with EOF, which the API server does not retry for a POST, so the admission
+// fails. Closed by the client after an answer instead, the connection is re-established
+// through the Service, to a ready replica.
+func closeWhileDraining(draining *atomic.Bool, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if draining.Load() {
+			w.Header().Set("Connection", "close")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// admissionHandler is how serve serves one face of the Admitter: a panic becomes a 500 answer
+// instead of a dropped connection, and the client has bodyReadTimeout to send the body.
+func admissionHandler(face admission.HandlerFunc) http.Handler {
+	return bodyDeadline(newReviewHandler(face, true))
 }
 
 // bodyReadTimeout bounds how long a client may take to send a request body. controller-runtime's
