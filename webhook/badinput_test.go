@@ -100,10 +100,10 @@ func startBadInputServer(t *testing.T) *badInputServer {
 	srv := ctrlwebhook.NewServer(ctrlwebhook.Options{
 		Host: "127.0.0.1", Port: port, CertDir: dir, TLSOpts: []func(*tls.Config){TLSOptions},
 	})
-	srv.Register(MutatePath, admissionHandler(func(ctx context.Context, req admission.Request) admission.Response {
+	srv.Register(MutatePath, AdmissionHandler(func(ctx context.Context, req admission.Request) admission.Response {
 		return b.admitter.Load().Mutate(ctx, req)
 	}))
-	srv.Register(ValidatePath, admissionHandler(func(ctx context.Context, req admission.Request) admission.Response {
+	srv.Register(ValidatePath, AdmissionHandler(func(ctx context.Context, req admission.Request) admission.Response {
 		return b.admitter.Load().Validate(ctx, req)
 	}))
 	ctx, cancel := context.WithCancel(context.Background())

@@ -1,6 +1,6 @@
 // Package baseline is the hand-coded Go webhook the benchmarks compare runtimeguard with. It is
 // served exactly like `runtimeguard serve` (controller-runtime manager and webhook server,
-// admission.Webhook handlers, webhook.TLSOptions, the same paths, the same cluster view
+// webhook.AdmissionHandler handlers, webhook.TLSOptions, the same paths, the same cluster view
 // loaded from the same fixture files, the same Pod decoding) and answers the same way (patch,
 // audit annotations, a Prometheus counter per admission); only the decision differs: package
 // godecide in plain Go instead of the Rego policy through OPA, and no decision cache.
@@ -222,8 +222,8 @@ func Serve(ctx context.Context, o Options) error {
 	}
 	h := NewHandler(p, view, o.Namespace, metrics.Registry)
 	server := mgr.GetWebhookServer()
-	server.Register(webhook.MutatePath, &admission.Webhook{Handler: admission.HandlerFunc(h.Mutate), RecoverPanic: ptr.To(true)})
-	server.Register(webhook.ValidatePath, &admission.Webhook{Handler: admission.HandlerFunc(h.Validate), RecoverPanic: ptr.To(true)})
+	server.Register(webhook.MutatePath, webhook.AdmissionHandler(h.Mutate))
+	server.Register(webhook.ValidatePath, webhook.AdmissionHandler(h.Validate))
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err
 	}
