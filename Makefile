@@ -74,6 +74,14 @@ e2e: build ## End-to-end suite against a real kube-apiserver, etcd and kube-cont
 	@grep -q '^ok' $(BIN)/e2e.log || { echo "e2e failed: see bin/e2e.log"; exit 1; }
 	@cat $(BIN)/e2e-measurements.txt
 
+.PHONY: soak
+soak: build ## Soak: the webhook at 200 admissions/s over TLS for 30 min; fails on any error, RSS or goroutine growth.
+	$(GO) run ./e2e/soak -duration 30m
+
+.PHONY: soak-short
+soak-short: build ## The 2-minute soak that `make test` runs.
+	$(GO) run ./e2e/soak -duration 2m
+
 .PHONY: vuln
 vuln: ## govulncheck against a vulnerability database built offline from golang.org/x/vulndb (cached in bin/vulndb).
 	e2e/tools/vuln/run.sh ./...
@@ -84,7 +92,7 @@ static-check: build ## Check the binary is static (what the distroless image nee
 	@! ldd $(BIN)/runtimeguard 2>/dev/null | grep -q '=>'
 
 .PHONY: test
-test: lint opa-test policy-suites unit e2e static-check fuzz-short vuln ## Every test: lint, Rego, Go, chart, e2e, static binary, short fuzz.
+test: lint opa-test policy-suites unit e2e soak-short static-check fuzz-short vuln ## Every test: lint, Rego, Go, chart, e2e, 2-min soak, static binary, short fuzz, govulncheck.
 	@echo "make test: all passed"
 
 .PHONY: demo

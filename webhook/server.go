@@ -185,7 +185,8 @@ func Run(ctx context.Context, o Options) error {
 
 // drain returns a context that ends ShutdownDelay after ctx does. In between /readyz fails
 // and the webhook keeps answering: endpoints and load balancers move new connections to other
-// replicas before this one stops accepting, so a rolling update drops no admission. The
+// replicas, and closeWhileDraining makes clients drop the connections they have, before this
+// one stops accepting, so a rolling update drops no admission. The
 // manager then shuts the server down gracefully (in-flight requests complete).
 func drain(ctx context.Context, delay time.Duration, stopping *atomic.Bool, log logr.Logger) context.Context {
 	drained, cancel := context.WithCancel(context.WithoutCancel(ctx))
