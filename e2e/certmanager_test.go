@@ -13,10 +13,14 @@ import (
 	"testing"
 	"time"
 
+	cmapi "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
+	cmmeta "github.com/cert-manager/cert-manager/pkg/apis/meta/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/runtimeguard/runtimeguard/e2e/controlplane"
@@ -291,18 +295,31 @@ func servingCertificate(r *harness.Rendered) (*unstructured.Unstructured, error)
 	return nil, fmt.Errorf("no rendered Certificate writes the Secret %q that the Deployment mounts at /certs", mounted)
 }
 
-// certificateReady reports the Ready condition of a Certificate.
+// certManagerClient is a client that knows cert-manager's Go API types.
+func certManagerClient() (client.Client, error) {
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	if err := cmapi.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	return client.New(s.cp.Config, client.Options{Scheme: scheme})
+}
+
+// certificateReady reports the Ready condition of a Certificate (for its current generation).
 func certificateReady(ctx context.Context, crt *unstructured.Unstructured) (bool, error) {
-	u := &unstructured.Unstructured{}
-	u.SetGroupVersionKind(crt.GroupVersionKind())
-	if err := s.client.Get(ctx, client.ObjectKeyFromObject(crt), u); err != nil {
+	c, err := certManagerClient()
+	if err != nil {
 		return false, err
 	}
-	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
-	for _, c := range conds {
-		m, _ := c.(map[string]any)
-		if m["type"] == "Ready" {
-			return m["status"] == "True" && m["observedGeneration"] == u.Object["metadata"].(map[string]any)["generation"], nil
+	cert := &cmapi.Certificate{}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(crt), cert); err != nil {
+		return false, err
+	}
+	for _, cond := range cert.Status.Conditions {
+		if cond.Type == cmapi.CertificateConditionReady {
+			return cond.Status == cmmeta.ConditionTrue && cond.ObservedGeneration == cert.Generation, nil
 		}
 	}
 	return false, nil
@@ -311,25 +328,25 @@ func certificateReady(ctx context.Context, crt *unstructured.Unstructured) (bool
 // forceRenewal does what `cmctl renew` does: it sets the Issuing condition on the
 // Certificate's status (status subresource), which the cert-manager controllers act on.
 func forceRenewal(ctx context.Context, crt *unstructured.Unstructured) error {
-	u := &unstructured.Unstructured{}
-	u.SetGroupVersionKind(crt.GroupVersionKind())
-	if err := s.client.Get(ctx, client.ObjectKeyFromObject(crt), u); err != nil {
+	c, err := certManagerClient()
+	if err != nil {
 		return err
 	}
-	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
-	conds = append(conds, map[string]any{
-		"type":               "Issuing",
-		"status":             "True",
-		"reason":             "ManuallyTriggered",
-		"message":            "Certificate re-issuance manually triggered",
-		"lastTransitionTime": time.Now().UTC().Format(time.RFC3339),
-		"observedGeneration": u.GetGeneration(),
+	cert := &cmapi.Certificate{}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(crt), cert); err != nil {
+		return err
+	}
+	now := metav1.Now()
+	cert.Status.Conditions = append(cert.Status.Conditions, cmapi.CertificateCondition{
+		Type:               cmapi.CertificateConditionIssuing,
+		Status:             cmmeta.ConditionTrue,
+		Reason:             "ManuallyTriggered",
+		Message:            "Certificate re-issuance manually triggered",
+		LastTransitionTime: &now,
+		ObservedGeneration: cert.Generation,
 	})
-	if err := unstructured.SetNestedSlice(u.Object, conds, "status", "conditions"); err != nil {
-		return err
-	}
-	if err := s.client.Status().Update(ctx, u); err != nil {
-		return fmt.Errorf("setting the Issuing condition on %s: %w", u.GetName(), err)
+	if err := c.Status().Update(ctx, cert); err != nil {
+		return fmt.Errorf("setting the Issuing condition on %s: %w", cert.Name, err)
 	}
 	return nil
 }
