@@ -88,8 +88,8 @@ vuln: ## govulncheck against a vulnerability database built offline from golang.
 
 .PHONY: static-check
 static-check: build ## Check the binary is static (what the distroless image needs).
-	@file $(BIN)/runtimeguard | tee /dev/stderr | grep -q 'statically linked'
-	@! ldd $(BIN)/runtimeguard 2>/dev/null | grep -q '=>'
+	@out=$$(file $(BIN)/runtimeguard); echo "$$out"; case "$$out" in *"statically linked"*) ;; *) echo "not a static binary"; exit 1 ;; esac
+	@if ldd $(BIN)/runtimeguard 2>/dev/null | grep -q '=>'; then echo "bin/runtimeguard links shared libraries"; exit 1; fi
 
 .PHONY: test
 test: lint opa-test policy-suites unit e2e soak-short static-check fuzz-short vuln ## Every test: lint, Rego, Go, chart, e2e, 2-min soak, static binary, short fuzz, govulncheck.
