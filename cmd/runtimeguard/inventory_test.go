@@ -95,15 +95,7 @@ func TestInventoryCommand(t *testing.T) {
 			if code != tc.code {
 				t.Errorf("exit code %d, want %d\n%s", code, tc.code, all)
 			}
-			rest := all
-			for _, w := range tc.want {
-				i := strings.Index(rest, w)
-				if i < 0 {
-					t.Errorf("output lacks %q (in order)\n%s", w, all)
-					break
-				}
-				rest = rest[i+len(w):]
-			}
+			wantInOrder(t, all, tc.want)
 		})
 	}
 }

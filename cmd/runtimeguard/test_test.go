@@ -30,6 +30,20 @@ func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	return code, out.String(), errOut.String()
 }
 
+// wantInOrder fails t unless every string of want appears in all, in that order.
+func wantInOrder(t *testing.T, all string, want []string) {
+	t.Helper()
+	rest := all
+	for _, w := range want {
+		i := strings.Index(rest, w)
+		if i < 0 {
+			t.Errorf("output lacks %q (in order)\n%s", w, all)
+			return
+		}
+		rest = rest[i+len(w):]
+	}
+}
+
 func TestTestCommand(t *testing.T) {
 	tests := []struct {
 		name string
@@ -119,15 +133,7 @@ func TestTestCommand(t *testing.T) {
 			if code != tc.code {
 				t.Errorf("exit code %d, want %d\n%s", code, tc.code, all)
 			}
-			rest := all
-			for _, w := range tc.want {
-				i := strings.Index(rest, w)
-				if i < 0 {
-					t.Errorf("output lacks %q (in order)\n%s", w, all)
-					break
-				}
-				rest = rest[i+len(w):]
-			}
+			wantInOrder(t, all, tc.want)
 			for _, n := range tc.not {
 				if strings.Contains(all, n) {
 					t.Errorf("output has %q\n%s", n, all)
