@@ -27,11 +27,11 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/runtimeguard/runtimeguard/certs"
+	"github.com/runtimeguard/runtimeguard/e2e/bench/review"
 	"github.com/runtimeguard/runtimeguard/e2e/controlplane"
 	"github.com/runtimeguard/runtimeguard/e2e/harness"
 	"github.com/runtimeguard/runtimeguard/webhook"
@@ -732,87 +732,12 @@ func podReviewBody(uid string, pod *corev1.Pod, edit func(*admissionv1.Admission
 	return bytes.Replace(b, []byte(`"uid":"UID"`), []byte(`"uid":"`+uid+`"`), 1)
 }
 
-// realisticPod is what a Deployment's ReplicaSet creates, after the API server's defaulting:
-// labels and annotations, an app container and a sidecar with env, probes, resources and
-// mounts, and the projected service-account volume.
+// realisticPod is the benchmark's Pod (what a Deployment's ReplicaSet creates, after the API
+// server's defaulting, about 7 KB) in namespace ns.
 func realisticPod(ns string) *corev1.Pod {
-	probe := func(path string, port int32) *corev1.Probe {
-		return &corev1.Probe{
-			ProbeHandler:   corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromInt32(port), Scheme: corev1.URISchemeHTTP}},
-			TimeoutSeconds: 1, PeriodSeconds: 10, SuccessThreshold: 1, FailureThreshold: 3,
-		}
-	}
-	mounts := []corev1.VolumeMount{
-		{Name: "config", MountPath: "/etc/app", ReadOnly: true},
-		{Name: "kube-api-access-x7k2p", MountPath: "/var/run/secrets/kubernetes.io/serviceaccount", ReadOnly: true},
-	}
-	container := func(name, image, cpu, mem string, port int32) corev1.Container {
-		env := []corev1.EnvVar{{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.name"}}}}
-		for i := 0; i < 6; i++ {
-			env = append(env, corev1.EnvVar{Name: fmt.Sprintf("%s_SETTING_%02d", strings.ToUpper(strings.ReplaceAll(name, "-", "_")), i), Value: fmt.Sprintf("value-%02d", i)})
-		}
-		return corev1.Container{
-			Name: name, Image: image, Args: []string{"--config=/etc/app/config.yaml"},
-			Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: port, Protocol: corev1.ProtocolTCP}},
-			Env:   env,
-			Resources: corev1.ResourceRequirements{
-				Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse(mem)},
-				Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1"), corev1.ResourceMemory: resource.MustParse("512Mi")},
-			},
-			VolumeMounts: mounts, LivenessProbe: probe("/healthz", port), ReadinessProbe: probe("/readyz", port),
-			TerminationMessagePath: "/dev/termination-log", TerminationMessagePolicy: corev1.TerminationMessageReadFile,
-			ImagePullPolicy: corev1.PullIfNotPresent,
-			SecurityContext: &corev1.SecurityContext{AllowPrivilegeEscalation: ptr.To(false), ReadOnlyRootFilesystem: ptr.To(true),
-				RunAsNonRoot: ptr.To(true), Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}},
-		}
-	}
-	return &corev1.Pod{
-		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
-		ObjectMeta: metav1.ObjectMeta{
-			GenerateName: "checkout-7d9f8c6b5c-",
-			Namespace:    ns,
-			Labels: map[string]string{
-				"app.kubernetes.io/name": "checkout", "app.kubernetes.io/instance": "checkout-prod", "app.kubernetes.io/version": "2.14.3",
-				"app.kubernetes.io/part-of": "storefront", "app.kubernetes.io/managed-by": "Helm", "pod-template-hash": "7d9f8c6b5c",
-				"team": "payments-platform",
-			},
-			Annotations: map[string]string{
-				"checksum/config": "8f14e45fceea167a5a36dedd4bea2543c8a1b5a3f1e0d1c6e3b1e0a2b6b1c9d7", "kubectl.kubernetes.io/default-container": "checkout",
-				"prometheus.io/scrape": "true", "prometheus.io/port": "9090",
-			},
-			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "checkout-7d9f8c6b5c",
-				UID: "2b8c7a4e-91d5-4c0e-8f3b-6a1d9e2f4c7b", Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true)}},
-		},
-		Spec: corev1.PodSpec{
-			Volumes: []corev1.Volume{
-				{Name: "config", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
-					LocalObjectReference: corev1.LocalObjectReference{Name: "checkout-config"}, DefaultMode: ptr.To[int32](0o420)}}},
-				{Name: "kube-api-access-x7k2p", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
-					DefaultMode: ptr.To[int32](0o420),
-					Sources: []corev1.VolumeProjection{
-						{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{ExpirationSeconds: ptr.To[int64](3607), Path: "token"}},
-						{ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "kube-root-ca.crt"},
-							Items: []corev1.KeyToPath{{Key: "ca.crt", Path: "ca.crt"}}}},
-					},
-				}}},
-			},
-			Containers: []corev1.Container{
-				container("checkout", "registry.example.com/storefront/checkout:2.14.3", "250m", "256Mi", 8080),
-				container("log-shipper", "registry.example.com/platform/log-shipper:1.9.0", "50m", "64Mi", 9091),
-			},
-			RestartPolicy:                 corev1.RestartPolicyAlways,
-			TerminationGracePeriodSeconds: ptr.To[int64](30),
-			DNSPolicy:                     corev1.DNSClusterFirst,
-			ServiceAccountName:            "checkout",
-			SecurityContext:               &corev1.PodSecurityContext{SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
-			SchedulerName:                 corev1.DefaultSchedulerName,
-			Tolerations: []corev1.Toleration{
-				{Key: "node.kubernetes.io/not-ready", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr.To[int64](300)},
-				{Key: "node.kubernetes.io/unreachable", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr.To[int64](300)},
-			},
-			EnableServiceLinks: ptr.To(false),
-		},
-	}
+	pod := review.Pod()
+	pod.Namespace = ns
+	return pod
 }
 
 // realisticPodReview returns the review of realisticPod(ns) for a uid.

@@ -52,6 +52,9 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"github.com/runtimeguard/runtimeguard/e2e/bench/load"
+	"github.com/runtimeguard/runtimeguard/e2e/controlplane"
 )
 
 type config struct {
@@ -99,25 +102,11 @@ func envOr(k, def string) string {
 // row is one window.
 type row struct {
 	Window     int
-	Result     loadResult
+	Result     load.Result
 	RSS        int64 // median VmRSS during the window
 	MaxRSS     int64 // highest VmRSS read during the window
 	Live       int64
 	Goroutines int
-}
-
-// loadResult is the part of loadgen's --json output the soak uses (e2e/bench/internal/load.Result).
-type loadResult struct {
-	Requests        int           `json:"requests"`
-	Errors          int           `json:"errors"`
-	FirstError      string        `json:"firstError"`
-	Elapsed         time.Duration `json:"elapsed"`
-	Throughput      float64       `json:"throughput"`
-	P50             time.Duration `json:"p50"`
-	P99             time.Duration `json:"p99"`
-	Max             time.Duration `json:"max"`
-	CPUPerAdmission time.Duration `json:"cpuPerAdmission"`
-	OtherCPU        float64       `json:"otherCPU"`
 }
 
 func run(ctx context.Context, c config, out io.Writer) (err error) {
@@ -128,7 +117,7 @@ func run(ctx context.Context, c config, out io.Writer) (err error) {
 	if windows < 2 {
 		return fmt.Errorf("-duration %s: want at least two -window %s (growth is measured from the first window to the last)", c.duration, c.window)
 	}
-	root, err := repoRoot()
+	root, err := controlplane.RepoRoot()
 	if err != nil {
 		return err
 	}
@@ -355,8 +344,8 @@ func startServer(ctx context.Context, binary, work, certDir, clusterFile string)
 }
 
 // load runs one window of e2e/bench/loadgen against the server.
-func (s *server) load(ctx context.Context, c config, loadgen, ca string, window int) (loadResult, error) {
-	var res loadResult
+func (s *server) load(ctx context.Context, c config, loadgen, ca string, window int) (load.Result, error) {
+	var res load.Result
 	requests := int(c.rate*c.window.Seconds()) + 1
 	cmd := exec.CommandContext(ctx, loadgen,
 		"--label", fmt.Sprintf("soak-%d", window),
@@ -515,22 +504,4 @@ func freePorts(n int) ([]int, error) {
 		out = append(out, l.Addr().(*net.TCPAddr).Port)
 	}
 	return out, nil
-}
-
-// repoRoot walks up from the working directory to runtimeguard's go.mod.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && strings.Contains(string(b), "module github.com/runtimeguard/runtimeguard\n") {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("run from inside the runtimeguard repository (no go.mod found)")
-		}
-		dir = parent
-	}
 }

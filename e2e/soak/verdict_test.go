@@ -3,13 +3,15 @@ package main
 import (
 	"strings"
 	"testing"
+
+	"github.com/runtimeguard/runtimeguard/e2e/bench/load"
 )
 
 func TestVerdict(t *testing.T) {
 	c := config{maxRSSGrowthPct: 30, maxRSSGrowthMiB: 20, maxGoroutineGrowth: 10}
 	const mb = 1 << 20
 	w := func(i int, rss int64, g, errs int) row {
-		return row{Window: i, RSS: rss * mb, Goroutines: g, Result: loadResult{Requests: 12000, Errors: errs}}
+		return row{Window: i, RSS: rss * mb, Goroutines: g, Result: load.Result{Requests: 12000, Errors: errs}}
 	}
 	for _, tc := range []struct {
 		name string

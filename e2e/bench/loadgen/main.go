@@ -21,8 +21,8 @@ import (
 	"os/signal"
 	"time"
 
-	"github.com/runtimeguard/runtimeguard/e2e/bench/internal/load"
-	"github.com/runtimeguard/runtimeguard/e2e/bench/internal/review"
+	"github.com/runtimeguard/runtimeguard/e2e/bench/load"
+	"github.com/runtimeguard/runtimeguard/e2e/bench/review"
 )
 
 func main() {

@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/runtimeguard/runtimeguard/e2e/bench/internal/fixtures"
-	"github.com/runtimeguard/runtimeguard/e2e/bench/internal/load"
+	"github.com/runtimeguard/runtimeguard/e2e/bench/load"
 	"github.com/runtimeguard/runtimeguard/e2e/bench/internal/proc"
-	"github.com/runtimeguard/runtimeguard/e2e/bench/internal/review"
+	"github.com/runtimeguard/runtimeguard/e2e/bench/review"
 )
 
 // scenario is one load shape.

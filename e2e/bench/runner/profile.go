@@ -15,7 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/runtimeguard/runtimeguard/e2e/bench/internal/fixtures"
-	"github.com/runtimeguard/runtimeguard/e2e/bench/internal/review"
+	"github.com/runtimeguard/runtimeguard/e2e/bench/review"
 	"github.com/runtimeguard/runtimeguard/webhook"
 	"github.com/runtimeguard/runtimeguard/webhook/policy"
 )

@@ -25,7 +25,7 @@ import (
 	"time"
 
 	"github.com/runtimeguard/runtimeguard/e2e/bench/internal/proc"
-	"github.com/runtimeguard/runtimeguard/e2e/bench/internal/review"
+	"github.com/runtimeguard/runtimeguard/e2e/bench/review"
 )
 
 // Config is one run.
