@@ -181,21 +181,8 @@ func TestCertManagerIssuesTheServingCertificateAndRenewsWithoutFailedAdmissions(
 		t.Fatalf("the cainjector did not inject the CA into both configurations: %v", err)
 	}
 	injected := time.Since(start)
-	var lastErr error
-	err = controlplane.Wait(ctx, 15*time.Second, func(ctx context.Context) (bool, error) {
-		p := harness.Pod(nsUntrusted, uniqueName("cm-probe"))
-		lastErr = s.client.Create(ctx, p, client.DryRunAll)
-		return lastErr == nil && className(p) == "gvisor", nil
-	})
-	if err != nil {
-		t.Fatalf("no successful admission with the cert-manager certificate: %v", lastErr)
-	}
+	waitUntrustedPodsGetGVisor(ctx, t, "cm", "no successful admission with the cert-manager certificate")
 	firstAdmission := time.Since(start)
-	for i := 0; i < 3; i++ {
-		if p := mustCreatePod(t, harness.Pod(nsUntrusted, uniqueName("cm"))); className(p) != "gvisor" {
-			t.Errorf("pod %s got %q, want gvisor", p.Name, className(p))
-		}
-	}
 	before, err := webhook.ServingSerial(ca)
 	if err != nil || before != leaf.SerialNumber.String() {
 		t.Fatalf("the webhook serves %s (%v), want the issued serial %s", before, err, leaf.SerialNumber)

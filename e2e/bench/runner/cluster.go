@@ -25,8 +25,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 
 	"github.com/runtimeguard/runtimeguard/e2e/bench/internal/fixtures"
-	"github.com/runtimeguard/runtimeguard/e2e/bench/load"
 	"github.com/runtimeguard/runtimeguard/e2e/bench/internal/proc"
+	"github.com/runtimeguard/runtimeguard/e2e/bench/load"
 	"github.com/runtimeguard/runtimeguard/e2e/bench/review"
 	"github.com/runtimeguard/runtimeguard/e2e/controlplane"
 	"github.com/runtimeguard/runtimeguard/webhook/cluster"

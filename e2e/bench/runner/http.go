@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/runtimeguard/runtimeguard/e2e/bench/internal/fixtures"
-	"github.com/runtimeguard/runtimeguard/e2e/bench/load"
 	"github.com/runtimeguard/runtimeguard/e2e/bench/internal/proc"
+	"github.com/runtimeguard/runtimeguard/e2e/bench/load"
 	"github.com/runtimeguard/runtimeguard/e2e/bench/review"
 )
 
