@@ -9,3 +9,9 @@ import "embed"
 //
 //go:embed *.rego data.yaml
 var FS embed.FS
+
+// TraceSource is explain.rego: the decision traced class by class, which explain and
+// eval --trace add to policy sets that lack it.
+//
+//go:embed explain.rego
+var TraceSource []byte

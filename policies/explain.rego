@@ -13,6 +13,7 @@ package runtimeguard
 explain := {
 	"traits": explain_traits,
 	"requirements": {"isolation": required_isolation, "gpu": required_gpu},
+	"requirement_text": explain_requirement_text,
 	"named_class": named_class,
 	"chosen_class": chosen_class,
 	"override": explain_override,
@@ -22,10 +23,20 @@ explain := {
 # Helpers are prefixed explain_: every module of package runtimeguard shares one namespace.
 explain_traits[trait] := {
 	"sources": sort([source | some source in sources]),
-	"requires": object.get(data.config.traits, [trait, "requires"], {}),
+	"needs": explain_needs(trait),
 } if {
 	some trait, sources in trait_sources
 }
+
+# The words of the denials (needs_text, requirement_text), with a word for "nothing".
+explain_needs(trait) := "nothing" if {
+	trait_isolation(trait) == 0
+	not trait_needs_gpu(trait)
+} else := needs_text(trait)
+
+explain_requirement_text := requirement_text if has_requirement
+
+else := "none (no trait requires a sandboxed or GPU runtime)"
 
 explain_order := array.concat(ranked, explain_unlisted)
 
@@ -66,11 +77,9 @@ explain_availability_reason(name) := reason if {
 
 explain_conflicts(name) := [sprintf(
 	"runtimeClass.scheduling.nodeSelector[%s] = %s; pod.spec.nodeSelector[%s] = %s",
-	[key, value, key, pod_value],
+	[c.key, c.class_value, c.key, c.pod_value],
 ) |
-	some key, value in input.cluster.runtimeClasses[name].nodeSelector
-	pod_value := input.pod.nodeSelector[key]
-	pod_value != value
+	some c in selector_conflicts(name)
 ]
 
 # explain_skip_reasons(name) says, in order, everything that keeps a class from serving the Pod:

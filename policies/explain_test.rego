@@ -56,8 +56,8 @@ by_name(e, name) := c if {
 test_untrusted_gpu_pod_traced_class_by_class if {
 	e := runtimeguard.explain with input as make(untrusted, gpu_pod, classes)
 	e.traits == {
-		"gpu": {"sources": [`container "train" requests nvidia.com/gpu`], "requires": {"gpu": true}},
-		"untrusted": {"sources": [`namespace "team" is runtimeguard.io/tenancy=untrusted`], "requires": {"isolation": 1}},
+		"gpu": {"sources": [`container "train" requests nvidia.com/gpu`], "needs": "a GPU runtime"},
+		"untrusted": {"sources": [`namespace "team" is runtimeguard.io/tenancy=untrusted`], "needs": "isolation >= 1"},
 	}
 	e.requirements == {"isolation": 1, "gpu": true}
 	e.chosen_class == "gvisor-nvidia"

@@ -17,6 +17,7 @@ decision := {
 	"reasons": reasons,
 	"traits": trait_sources,
 	"requirements": {"isolation": required_isolation, "gpu": required_gpu},
+	"conflicts": selector_conflicts(named_class),
 }
 
 # trait_sources[trait] holds, for each trait the Pod has, where that trait came from.
@@ -93,13 +94,16 @@ else := 0
 
 candidates := [name | some name in ranked; meets(name)]
 
-# A class whose scheduling.nodeSelector contradicts the Pod's own nodeSelector cannot serve it:
-# the API server would reject the merge, so such a class is never chosen.
-conflicts_with_pod(name) if {
+# selector_conflicts(name) lists the keys where a class's scheduling.nodeSelector contradicts
+# the Pod's own nodeSelector. The API server would reject that merge, so such a class is never
+# chosen, and a Pod naming it is denied (runtimeguard reads decision.conflicts for that).
+selector_conflicts(name) := sort([{"key": key, "class_value": value, "pod_value": pod_value} |
 	some key, value in input.cluster.runtimeClasses[name].nodeSelector
-	some pod_value in [input.pod.nodeSelector[key]]
+	pod_value := input.pod.nodeSelector[key]
 	pod_value != value
-}
+])
+
+conflicts_with_pod(name) if count(selector_conflicts(name)) > 0
 
 usable(name) if {
 	input.cluster.runtimeClasses[name].available == true

@@ -103,7 +103,7 @@ gpu_pod := {"containers": [container("train", gpu)]}
 
 test_decision_has_the_documented_shape if {
 	d := runtimeguard.decision with input as in_tenant({})
-	object.keys(d) == {"class", "acceptable", "deny", "warn", "reasons", "traits", "requirements"}
+	object.keys(d) == {"class", "acceptable", "deny", "warn", "reasons", "traits", "requirements", "conflicts"}
 	is_string(d.class)
 	is_set(d.acceptable)
 	is_set(d.deny)
@@ -120,6 +120,7 @@ test_decision_has_the_documented_shape if {
 		is_string(r)
 	}
 	d.requirements == {"isolation": 1, "gpu": false}
+	d.conflicts == []
 }
 
 test_decision_is_defined_for_a_pod_without_containers if {
@@ -301,6 +302,15 @@ test_class_conflicting_with_pod_node_selector_is_skipped if {
 	d := runtimeguard.decision with input as in_tenant({"nodeSelector": {"sandbox.runtimeguard.io/gvisor": "false"}})
 	d.class == "kata"
 	"skipped gvisor: its scheduling.nodeSelector conflicts with the pod's nodeSelector" in d.reasons
+}
+
+# The validating webhook words the denial of a named class from decision.conflicts.
+test_named_class_conflicting_with_pod_node_selector_lists_each_key if {
+	d := runtimeguard.decision with input as in_tenant({
+		"runtimeClassName": "gvisor",
+		"nodeSelector": {"sandbox.runtimeguard.io/gvisor": "false", "topology.kubernetes.io/zone": "a"},
+	})
+	d.conflicts == [{"key": "sandbox.runtimeguard.io/gvisor", "class_value": "true", "pod_value": "false"}]
 }
 
 test_pod_node_selector_that_agrees_is_no_conflict if {

@@ -73,10 +73,10 @@ func takeLogs() string {
 	return s
 }
 
-// badInputServer is controller-runtime's webhook server serving an Admitter that a case may
+// badInputServer is controller-runtime's webhook server serving an Pipeline that a case may
 // replace: the handler chain is the one serve registers.
 type badInputServer struct {
-	admitter atomic.Pointer[Admitter]
+	admitter atomic.Pointer[Pipeline]
 	base     string
 	// client speaks HTTP/2, as the API server does; http1 speaks HTTP/1.1.
 	client, http1 *http.Client
@@ -100,10 +100,10 @@ func startBadInputServer(t *testing.T) *badInputServer {
 	srv := ctrlwebhook.NewServer(ctrlwebhook.Options{
 		Host: "127.0.0.1", Port: port, CertDir: dir, TLSOpts: []func(*tls.Config){TLSOptions},
 	})
-	srv.Register(MutatePath, AdmissionHandler(func(ctx context.Context, req admission.Request) admission.Response {
+	srv.Register(MutatePath, NewHandler(func(ctx context.Context, req admission.Request) admission.Response {
 		return b.admitter.Load().Mutate(ctx, req)
 	}))
-	srv.Register(ValidatePath, AdmissionHandler(func(ctx context.Context, req admission.Request) admission.Response {
+	srv.Register(ValidatePath, NewHandler(func(ctx context.Context, req admission.Request) admission.Response {
 		return b.admitter.Load().Validate(ctx, req)
 	}))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -348,8 +348,8 @@ var gvisorClass = &nodev1.RuntimeClass{
 	Scheduling: &nodev1.Scheduling{NodeSelector: map[string]string{"sandbox.runtimeguard.io/gvisor": "true"}},
 }
 
-// admitterOver returns an Admitter with the default policy over a view built by fill.
-func admitterOver(t testing.TB, opts cluster.Options, fill func(v *cluster.View)) *Admitter {
+// pipelineOver returns an Pipeline with the default policy over a view built by fill.
+func pipelineOver(t testing.TB, opts cluster.Options, fill func(v *cluster.View)) *Pipeline {
 	t.Helper()
 	v := cluster.NewView(opts)
 	for _, ns := range []cluster.Namespace{
@@ -360,7 +360,7 @@ func admitterOver(t testing.TB, opts cluster.Options, fill func(v *cluster.View)
 	}
 	fill(v)
 	v.MarkSynced()
-	set, err := LoadPolicies(nil)
+	set, err := (&Options{}).LoadPolicies()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -368,12 +368,12 @@ func admitterOver(t testing.TB, opts cluster.Options, fill func(v *cluster.View)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return NewAdmitter(Config{Engine: e, View: v, Namespace: "runtimeguard", Metrics: NewMetrics(prometheus.NewRegistry())})
+	return NewPipeline(Config{Engine: e, View: v, Namespace: "runtimeguard", Metrics: NewMetrics(prometheus.NewRegistry())})
 }
 
-// admitterWithPolicy returns an Admitter over testdata/cluster.yaml deciding with one policy
+// pipelineWithPolicy returns an Pipeline over testdata/cluster.yaml deciding with one policy
 // file and the given evaluation deadline.
-func admitterWithPolicy(t testing.TB, src string, timeout time.Duration, mode Enforcement) *Admitter {
+func pipelineWithPolicy(t testing.TB, src string, timeout time.Duration, mode Enforcement) *Pipeline {
 	t.Helper()
 	view, err := cluster.LoadFiles(cluster.Options{}, "testdata/cluster.yaml")
 	if err != nil {
@@ -387,7 +387,7 @@ func admitterWithPolicy(t testing.TB, src string, timeout time.Duration, mode En
 	if err != nil {
 		t.Fatal(err)
 	}
-	return NewAdmitter(Config{Engine: e, View: view, Enforcement: mode, Namespace: "runtimeguard", Metrics: NewMetrics(prometheus.NewRegistry())})
+	return NewPipeline(Config{Engine: e, View: view, Enforcement: mode, Namespace: "runtimeguard", Metrics: NewMetrics(prometheus.NewRegistry())})
 }
 
 // loopingPolicy needs minutes to decide: it is cut at the evaluation deadline.
@@ -406,12 +406,12 @@ const denyIsAStringPolicy = `package runtimeguard
 decision := {"class": "", "deny": "no", "warn": [], "reasons": []}
 `
 
-// badInputCase is one row of the table: a name that is a sentence, the Admitter (nil: the
+// badInputCase is one row of the table: a name that is a sentence, the Pipeline (nil: the
 // default policy over testdata/cluster.yaml, enforce mode), the body, and what each endpoint
 // answers (nil: not sent there).
 type badInputCase struct {
 	name        string
-	admitter    func(t *testing.T) *Admitter
+	admitter    func(t *testing.T) *Pipeline
 	body        func(t testing.TB, variant int) []byte
 	contentType string
 	// http1 sends over HTTP/1.1 instead of HTTP/2.
@@ -419,7 +419,7 @@ type badInputCase struct {
 	mutate *outcome
 	// between runs after the mutate call; validateBody, when set, replaces the body for the
 	// validate call and receives the mutate answer.
-	between      func(t *testing.T, a *Admitter)
+	between      func(t *testing.T, a *Pipeline)
 	validateBody func(t *testing.T, body []byte, mutated badAnswer) []byte
 	validate     *outcome
 	// worst marks the inputs repeated 200 times by TestBadInputDoesNotLeak.
@@ -703,12 +703,12 @@ func badInputCases() []badInputCase {
 		// Cluster state.
 		{
 			name: "a RuntimeClass deleted between mutate and validate makes validate deny it as not found",
-			admitter: func(t *testing.T) *Admitter {
-				return newAdmitter(t, setup{})
+			admitter: func(t *testing.T) *Pipeline {
+				return newPipeline(t, setup{})
 			},
 			body:   reviewOf(nil),
 			mutate: okPatched("gvisor", `injected runtime class "gvisor"`),
-			between: func(_ *testing.T, a *Admitter) {
+			between: func(_ *testing.T, a *Pipeline) {
 				a.cfg.View.DeleteRuntimeClass("gvisor")
 			},
 			validateBody: patchedBody,
@@ -716,8 +716,8 @@ func badInputCases() []badInputCase {
 		},
 		{
 			name: "a Node with no status counts as not Ready, so a class only it could run is denied with the node count",
-			admitter: func(t *testing.T) *Admitter {
-				return admitterOver(t, cluster.Options{}, func(v *cluster.View) {
+			admitter: func(t *testing.T) *Pipeline {
+				return pipelineOver(t, cluster.Options{}, func(v *cluster.View) {
 					v.UpsertRuntimeClass(gvisorClass)
 					v.UpsertNode(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "bare", Labels: gvisorClass.Scheduling.NodeSelector}})
 				})
@@ -727,8 +727,8 @@ func badInputCases() []badInputCase {
 		},
 		{
 			name: "a Node advertising 5,000 runtime handlers is read and the class it runs admitted",
-			admitter: func(t *testing.T) *Admitter {
-				return admitterOver(t, cluster.Options{}, func(v *cluster.View) {
+			admitter: func(t *testing.T) *Pipeline {
+				return pipelineOver(t, cluster.Options{}, func(v *cluster.View) {
 					v.UpsertRuntimeClass(gvisorClass)
 					handlers := make([]string, 5000)
 					for i := range handlers {
@@ -744,8 +744,8 @@ func badInputCases() []badInputCase {
 		},
 		{
 			name: "a RuntimeClass with an empty handler is denied because no node can run it",
-			admitter: func(t *testing.T) *Admitter {
-				return admitterOver(t, cluster.Options{}, func(v *cluster.View) {
+			admitter: func(t *testing.T) *Pipeline {
+				return pipelineOver(t, cluster.Options{}, func(v *cluster.View) {
 					v.UpsertRuntimeClass(&nodev1.RuntimeClass{ObjectMeta: metav1.ObjectMeta{Name: "blank"}})
 					v.UpsertNode(readyNode("n", nil, "", "runc"))
 				})
@@ -755,9 +755,9 @@ func badInputCases() []badInputCase {
 		},
 		{
 			name: "a namespace missing from the cache is read through the NamespaceGetter, once per review",
-			admitter: func(t *testing.T) *Admitter {
+			admitter: func(t *testing.T) *Pipeline {
 				getterCalls.Store(0)
-				return admitterOver(t, cluster.Options{NamespaceGetter: func(_ context.Context, name string) (*cluster.Namespace, error) {
+				return pipelineOver(t, cluster.Options{NamespaceGetter: func(_ context.Context, name string) (*cluster.Namespace, error) {
 					getterCalls.Add(1)
 					return &cluster.Namespace{Name: name, Labels: map[string]string{"runtimeguard.io/tenancy": "untrusted"}}, nil
 				}}, func(v *cluster.View) {
@@ -768,7 +768,7 @@ func badInputCases() []badInputCase {
 			},
 			body:   reviewOf(nil),
 			mutate: okPatched("gvisor", `injected runtime class "gvisor"`),
-			between: func(t *testing.T, _ *Admitter) {
+			between: func(t *testing.T, _ *Pipeline) {
 				if n := getterCalls.Load(); n != 1 {
 					t.Errorf("the NamespaceGetter was called %d times for one review, want 1", n)
 				}
@@ -777,8 +777,8 @@ func badInputCases() []badInputCase {
 		},
 		{
 			name: "a NamespaceGetter error is answered 500 naming the namespace and the error",
-			admitter: func(t *testing.T) *Admitter {
-				return admitterOver(t, cluster.Options{NamespaceGetter: func(context.Context, string) (*cluster.Namespace, error) {
+			admitter: func(t *testing.T) *Pipeline {
+				return pipelineOver(t, cluster.Options{NamespaceGetter: func(context.Context, string) (*cluster.Namespace, error) {
 					return nil, errors.New(`namespaces "tenant-a" is forbidden: User "system:serviceaccount:runtimeguard-system:runtimeguard" cannot get resource "namespaces"`)
 				}}, func(v *cluster.View) { v.DeleteNamespace("tenant-a") })
 			},
@@ -788,7 +788,7 @@ func badInputCases() []badInputCase {
 		},
 		{
 			name:     "a view that has not synced yet is answered 503 asking to retry",
-			admitter: func(t *testing.T) *Admitter { return newAdmitter(t, setup{unsynced: true}) },
+			admitter: func(t *testing.T) *Pipeline { return newPipeline(t, setup{unsynced: true}) },
 			body:     reviewOf(nil),
 			mutate:   okErrored(503, "runtimeguard's cluster view is not synced yet; retry in a few seconds"),
 			validate: okErrored(503, "runtimeguard's cluster view is not synced yet; retry in a few seconds"),
@@ -796,8 +796,8 @@ func badInputCases() []badInputCase {
 		// Policies that misbehave at evaluation.
 		{
 			name: "a policy that loops is cut at the evaluation deadline and fails closed with 500 in enforce mode",
-			admitter: func(t *testing.T) *Admitter {
-				return admitterWithPolicy(t, loopingPolicy, 200*time.Millisecond, Enforce)
+			admitter: func(t *testing.T) *Pipeline {
+				return pipelineWithPolicy(t, loopingPolicy, 200*time.Millisecond, Enforce)
 			},
 			body:     reviewOf(nil),
 			mutate:   okErrored(500, `runtimeguard could not decide for a pod in namespace "tenant-a": policy evaluation did not finish within 200ms`),
@@ -805,14 +805,14 @@ func badInputCases() []badInputCase {
 		},
 		{
 			name:     "a policy that loops is cut at the evaluation deadline and the Pod allowed with a warning in warn mode",
-			admitter: func(t *testing.T) *Admitter { return admitterWithPolicy(t, loopingPolicy, 200*time.Millisecond, Warn) },
+			admitter: func(t *testing.T) *Pipeline { return pipelineWithPolicy(t, loopingPolicy, 200*time.Millisecond, Warn) },
 			body:     reviewOf(nil),
 			mutate:   okAllowed("policy failed in warn mode").warning("runtimeguard could not decide (warn mode, allowed): policy evaluation did not finish within 200ms"),
 			validate: okAllowed("policy failed in warn mode").warning("runtimeguard could not decide (warn mode, allowed): policy evaluation did not finish within 200ms"),
 		},
 		{
 			name:     "a policy whose decision.deny is a string is answered 500 naming the field",
-			admitter: func(t *testing.T) *Admitter { return admitterWithPolicy(t, denyIsAStringPolicy, 0, Enforce) },
+			admitter: func(t *testing.T) *Pipeline { return pipelineWithPolicy(t, denyIsAStringPolicy, 0, Enforce) },
 			body:     reviewOf(nil),
 			mutate:   okErrored(500, "policy returned the wrong shape: decision.deny is a string, want a set or array of strings"),
 			validate: okErrored(500, "policy returned the wrong shape: decision.deny is a string, want a set or array of strings"),
@@ -844,7 +844,7 @@ func patchedBody(t *testing.T, body []byte, mutated badAnswer) []byte {
 
 func TestBadInput(t *testing.T) {
 	srv := startBadInputServer(t)
-	def := newAdmitter(t, setup{})
+	def := newPipeline(t, setup{})
 	for _, tc := range badInputCases() {
 		t.Run(tc.name, func(t *testing.T) {
 			a := def
@@ -889,7 +889,7 @@ func TestBadInput(t *testing.T) {
 // behind and the heap has not grown by more than the decision cache's byte bound allows.
 func TestBadInputDoesNotLeak(t *testing.T) {
 	srv := startBadInputServer(t)
-	a := newAdmitter(t, setup{})
+	a := newPipeline(t, setup{})
 	srv.admitter.Store(a)
 	goroutines := func() int {
 		srv.client.CloseIdleConnections()
@@ -1000,7 +1000,7 @@ func TestBadInputPolicies(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(dir, "policy.rego"), []byte(tt.policy), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			set, err := LoadPolicies([]string{dir})
+			set, err := (&Options{PolicyDirs: []string{dir}}).LoadPolicies()
 			if err == nil {
 				_, err = policy.NewEngine(t.Context(), set, 0)
 			}

@@ -42,7 +42,7 @@ func distinctBody(template []byte, i int) []byte {
 }
 
 func benchmarkHandler(b *testing.B, validate bool) {
-	a := newAdmitter(b, setup{})
+	a := newPipeline(b, setup{})
 	mutate, val := handlers(a)
 	h := mutate
 	if validate {
@@ -101,7 +101,7 @@ func BenchmarkDecideClusterSize(b *testing.B) {
 						b.Fatal(err)
 					}
 					view := syntheticCluster(nodes, classes, namespaces)
-					a := NewAdmitter(Config{Engine: engine, View: view, Namespace: "runtimeguard"})
+					a := NewPipeline(Config{Engine: engine, View: view, Namespace: "runtimeguard"})
 					pod := []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"generateName":"job-","labels":{"app":"job","run":"RUN"}},` +
 						`"spec":{"containers":[{"name":"job","image":"registry.example.com/job:1","resources":{"requests":{"cpu":"100m"}}}]}}`)
 					ctx := context.Background()

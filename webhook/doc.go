@@ -1,7 +1,7 @@
-// Package webhook holds runtimeguard's two admission handlers (mutate: inject the required
-// RuntimeClass; validate: reject Pods whose class the policy or the cluster cannot honour), the
-// offline simulation `eval` uses, metrics, and the `serve` wiring.
-//
-// Both handlers share one Admitter, so the mutating and validating paths (and `eval`) always
-// agree on exemptions, enforcement and the policy decision.
+// Package webhook is runtimeguard's admission pipeline: one Pipeline runs every Pod CREATE
+// through the same steps (ignore, exempt, build input, decide, product checks, respond) for
+// the mutating webhook (inject the required RuntimeClass), the validating webhook (reject what
+// the policy or the cluster cannot honour), and the offline commands (Simulate: eval, explain,
+// test). It also serves the pipeline over HTTP (NewHandler) and holds the options every entry
+// point shares. Process wiring (manager, informers, reloads, probes) is in webhook/serve.
 package webhook

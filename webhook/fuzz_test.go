@@ -13,8 +13,9 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 )
 
-// FuzzAdmissionReview sends arbitrary bytes as the HTTP body to both handlers, served the way
-// serve registers them (panic recovery off, so a panic fails). Whatever the body, the answer is
+// FuzzAdmissionReview sends arbitrary bytes as the HTTP body to both handlers exactly as serve
+// registers them (NewHandler: the single-pass decoder, the pipeline; a panic would come back as
+// a recovered 500 and fails the target). Whatever the body, the answer is
 // HTTP 200 with an AdmissionReview holding a response, or an HTTP error status; a response
 // that is allowed is never a recovered panic, and a patch only ever sets the runtime class.
 func FuzzAdmissionReview(f *testing.F) {
@@ -28,7 +29,7 @@ func FuzzAdmissionReview(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte("null"))
 	f.Add([]byte(`{"apiVersion":"admission.k8s.io/v1beta1","kind":"AdmissionReview","request":{"uid":"x","kind":{"version":"v1","kind":"Pod"},"operation":"CREATE","namespace":"tenant-a","object":{"spec":{"runtimeClassName":""}}}}`))
-	a := newAdmitter(f, setup{})
+	a := newPipeline(f, setup{})
 	mutate, validate := handlers(a)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		for _, h := range []struct {

@@ -23,7 +23,7 @@ import (
 	"github.com/runtimeguard/runtimeguard/webhook/policy"
 )
 
-// setup describes the Admitter a test talks to. The zero value is the default policy, enforce
+// setup describes the Pipeline a test talks to. The zero value is the default policy, enforce
 // mode, runtimeguard running in namespace "runtimeguard", over testdata/cluster.yaml.
 type setup struct {
 	// clusterFile defaults to testdata/cluster.yaml.
@@ -63,8 +63,8 @@ func policyFS(tb testing.TB, files, extra map[string]string) fs.FS {
 	return m
 }
 
-// newAdmitter builds a fresh engine and view for s: engines are never shared between views.
-func newAdmitter(tb testing.TB, s setup) *Admitter {
+// newPipeline builds a fresh engine and view for s: engines are never shared between views.
+func newPipeline(tb testing.TB, s setup) *Pipeline {
 	tb.Helper()
 	ctx := context.Background()
 	file := s.clusterFile
@@ -95,12 +95,12 @@ func newAdmitter(tb testing.TB, s setup) *Admitter {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return NewAdmitter(Config{Engine: engine, View: view, Enforcement: s.enforcement, Namespace: "runtimeguard"})
+	return NewPipeline(Config{Engine: engine, View: view, Enforcement: s.enforcement, Namespace: "runtimeguard"})
 }
 
-// handlers wraps the Admitter the way serve registers it. RecoverPanic is off so that a panic
+// handlers wraps the Pipeline the way serve registers it. RecoverPanic is off so that a panic
 // fails the test instead of turning into a 500 answer.
-func handlers(a *Admitter) (mutate, validate http.Handler) {
+func handlers(a *Pipeline) (mutate, validate http.Handler) {
 	return &admission.Webhook{Handler: admission.HandlerFunc(a.Mutate), RecoverPanic: ptr.To(false)},
 		&admission.Webhook{Handler: admission.HandlerFunc(a.Validate), RecoverPanic: ptr.To(false)}
 }
@@ -139,7 +139,7 @@ func post(tb testing.TB, url string, body []byte) (int, *admissionv1.AdmissionRe
 }
 
 // serve starts both handlers of a on an httptest server, closed with the test.
-func serve(tb testing.TB, a *Admitter) (mutateURL, validateURL string) {
+func serve(tb testing.TB, a *Pipeline) (mutateURL, validateURL string) {
 	tb.Helper()
 	mutate, validate := handlers(a)
 	mux := http.NewServeMux()

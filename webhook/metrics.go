@@ -6,16 +6,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Metrics are runtimeguard's Prometheus metrics. A nil *Metrics records nothing, so tests and
+// Metrics are the admission pipeline's Prometheus metrics. A nil *Metrics records nothing, so tests and
 // `eval` need no registry.
 type Metrics struct {
 	admissions   *prometheus.CounterVec
 	decisionTime prometheus.Histogram
 	cacheHits    prometheus.Counter
 	evalErrors   prometheus.Counter
-	reloads      *prometheus.CounterVec
-	reloadErrors prometheus.Counter
-	policyStale  prometheus.Gauge
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -38,20 +35,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "runtimeguard_policy_evaluation_errors_total",
 			Help: "Policy evaluations that failed (error, deadline, wrong shape).",
 		}),
-		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "runtimeguard_policy_reloads_total",
-			Help: "Policy directory reloads, by result (success, error).",
-		}, []string{"result"}),
-		reloadErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "runtimeguard_policy_reload_errors_total",
-			Help: "Policy reloads rejected because the new set did not load or compile; the previous set kept serving.",
-		}),
-		policyStale: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "runtimeguard_policy_stale",
-			Help: "1 when the policy directory holds a set that failed to load, so an older set is serving.",
-		}),
 	}
-	reg.MustRegister(m.admissions, m.decisionTime, m.cacheHits, m.evalErrors, m.reloads, m.reloadErrors, m.policyStale)
+	reg.MustRegister(m.admissions, m.decisionTime, m.cacheHits, m.evalErrors)
 	return m
 }
 
@@ -73,18 +58,4 @@ func (m *Metrics) observeAdmission(webhook, outcome string) {
 		return
 	}
 	m.admissions.WithLabelValues(webhook, outcome).Inc()
-}
-
-func (m *Metrics) observeReload(err error) {
-	if m == nil {
-		return
-	}
-	if err != nil {
-		m.reloads.WithLabelValues("error").Inc()
-		m.reloadErrors.Inc()
-		m.policyStale.Set(1)
-		return
-	}
-	m.reloads.WithLabelValues("success").Inc()
-	m.policyStale.Set(0)
 }

@@ -12,6 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/runtimeguard/runtimeguard/webhook/policy"
 )
 
 // Outcome is what the API server would end up with for one Pod: the contract of
@@ -28,49 +30,56 @@ type Outcome struct {
 	Warnings         []string          `json:"warnings"`
 	Message          string            `json:"message"`
 	Source           string            `json:"source,omitempty"`
+	// Exempt says why runtimeguard does not review the Pod at all ("" when it does).
+	Exempt string `json:"exempt,omitempty"`
+	// Trace is the decision traced class by class, when asked for (explain, eval --trace).
+	Trace *policy.Trace `json:"trace,omitempty"`
 }
 
 // Simulate runs a Pod through Mutate and then Validate, applying the patch in between, the
-// way the API server calls the two webhooks.
-func (a *Admitter) Simulate(ctx context.Context, namespace, name string, raw []byte) (Outcome, error) {
+// way the API server calls the two webhooks. With tracing, the mutating run (the Pod as
+// written) is also traced; the policy set must then define the trace (policy.Set.WithTrace).
+func (p *Pipeline) Simulate(ctx context.Context, namespace, name string, raw []byte, tracing bool) (Outcome, error) {
 	out := Outcome{Kind: "Pod", Namespace: namespace, Name: name, Patch: []json.RawMessage{}, Reasons: []string{}, Warnings: []string{}}
 	req := admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
 		UID:       types.UID("eval"),
-		Kind:      metav1.GroupVersionKind{Version: "v1", Kind: "Pod"},
+		Kind:      podKind,
 		Resource:  metav1.GroupVersionResource{Version: "v1", Resource: "pods"},
 		Namespace: namespace,
 		Name:      name,
 		Operation: admissionv1.Create,
 		Object:    runtime.RawExtension{Raw: raw},
 	}}
-	mutated, _ := a.mutate(ctx, req)
+	first := p.run(ctx, req, tracing)
+	out.Exempt = first.exempt
+	mutated := p.mutate(first)
 	if err := asError(mutated); err != nil {
 		return out, fmt.Errorf("pod %s/%s: %w", namespace, name, err)
+	}
+	if tracing {
+		if first.traceErr != nil {
+			return out, fmt.Errorf("pod %s/%s: %w", namespace, name, first.traceErr)
+		}
+		out.Trace = first.trace
 	}
 	if !mutated.Allowed {
 		out.Message = resultMessage(mutated)
 		return out, nil
 	}
 	if len(mutated.Patches) > 0 {
-		patchJSON, err := json.Marshal(mutated.Patches)
-		if err != nil {
+		var err error
+		if raw, err = applyPatches(raw, mutated); err != nil {
 			return out, err
-		}
-		patch, err := jsonpatchapply.DecodePatch(patchJSON)
-		if err != nil {
-			return out, err
-		}
-		if raw, err = patch.Apply(raw); err != nil {
-			return out, fmt.Errorf("applying runtimeguard's own patch: %w", err)
 		}
 		out.Mutated = true
-		for _, p := range mutated.Patches {
-			b, _ := json.Marshal(p)
+		for _, op := range mutated.Patches {
+			b, _ := json.Marshal(op)
 			out.Patch = append(out.Patch, b)
 		}
 	}
 	req.Object.Raw = raw
-	validated, r := a.validate(ctx, req)
+	second := p.run(ctx, req, false)
+	validated := p.validate(second)
 	if err := asError(validated); err != nil {
 		return out, fmt.Errorf("pod %s/%s: %w", namespace, name, err)
 	}
@@ -81,20 +90,32 @@ func (a *Admitter) Simulate(ctx context.Context, namespace, name string, raw []b
 		out.Message = resultMessage(validated)
 	}
 	switch {
-	case r != nil:
-		out.Reasons = append(out.Reasons, r.decision.Reasons...)
+	case second.decision != nil && second.answer == nil:
+		out.Reasons = append(out.Reasons, second.decision.Reasons...)
 	case validated.Allowed && validated.Result != nil && validated.Result.Message != "":
 		out.Reasons = append(out.Reasons, validated.Result.Message) // exempt or ignored: say why
 	}
-	var pod struct {
-		Spec struct {
-			RuntimeClassName string `json:"runtimeClassName"`
-		} `json:"spec"`
-	}
-	if err := json.Unmarshal(raw, &pod); err == nil {
-		out.RuntimeClassName = pod.Spec.RuntimeClassName
+	if pod := second.pod; pod != nil {
+		out.RuntimeClassName = pod.RuntimeClassName()
+	} else if pod, err := policy.DecodePod(raw); err == nil { // exempt before decoding
+		out.RuntimeClassName = pod.RuntimeClassName()
 	}
 	return out, nil
+}
+
+func applyPatches(raw []byte, r admission.Response) ([]byte, error) {
+	patchJSON, err := json.Marshal(r.Patches)
+	if err != nil {
+		return nil, err
+	}
+	patch, err := jsonpatchapply.DecodePatch(patchJSON)
+	if err != nil {
+		return nil, err
+	}
+	if raw, err = patch.Apply(raw); err != nil {
+		return nil, fmt.Errorf("applying runtimeguard's own patch: %w", err)
+	}
+	return raw, nil
 }
 
 // asError returns the error of a response that is neither an admission nor a denial (the

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"reflect"
@@ -14,28 +13,6 @@ const (
 	exampleCluster = "../../policies/examples/cluster/cluster.yaml"
 	examplePods    = "../../policies/examples/pods/pods.yaml"
 )
-
-// run executes the real command tree in process and returns what it printed and the exit code
-// main would use.
-func run(t *testing.T, args ...string) (stdout, stderr string, code int, err error) {
-	t.Helper()
-	var out, errOut bytes.Buffer
-	cmd := newRootCommand()
-	cmd.SetArgs(args)
-	cmd.SetOut(&out)
-	cmd.SetErr(&errOut)
-	err = cmd.ExecuteContext(t.Context())
-	var exit exitCode
-	switch {
-	case err == nil:
-		code = 0
-	case errors.As(err, &exit):
-		code = int(exit)
-	default:
-		code = 2
-	}
-	return out.String(), errOut.String(), code, err
-}
 
 // outcome is one JSON line, with patch kept as JSON text for exact comparison.
 type outcome struct {

@@ -30,6 +30,16 @@ spec:
 	if err := os.WriteFile(ignored, []byte("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: tenant-a\n  labels: {runtimeguard.io/ignore: \"true\", runtimeguard.io/tenancy: untrusted}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// The kubelet marks a mirror pod by the annotation's presence; its value may be empty.
+	mirror := filepath.Join(dir, "mirror.yaml")
+	if err := os.WriteFile(mirror, []byte(`apiVersion: v1
+kind: Pod
+metadata: {name: static-web, namespace: tenant-a, annotations: {kubernetes.io/config.mirror: ""}}
+spec:
+  containers: [{name: web, image: busybox}]
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		args []string
@@ -105,10 +115,16 @@ spec:
 			want: []string{`Not reviewed: namespace "tenant-a" is labelled runtimeguard.io/ignore=true.`, "mutate:   no patch"},
 		},
 		{
+			name: "a mirror pod with an empty annotation is exempt, as the webhook treats it",
+			args: []string{"explain", "--cluster", fixtureCluster, mirror},
+			code: 0,
+			want: []string{"Not reviewed: mirror pods are managed by the kubelet and exempt.", "verdict: chosen", "mutate:   no patch", "runtimeClassName: (none"},
+		},
+		{
 			name: "several pods without --pod",
 			args: []string{"explain", "--cluster", fixtureCluster, fixturePods},
 			code: 2,
-			want: []string{"../../policies/examples/pods/pods.yaml holds 6 Pods: explain takes one; pick it with --pod [NAMESPACE/]NAME"},
+			want: []string{"../../policies/examples/pods/pods.yaml holds 6 Pods: pick one with --pod [NAMESPACE/]NAME"},
 		},
 		{
 			name: "--pod names no pod",

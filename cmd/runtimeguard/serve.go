@@ -8,11 +8,11 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
-	"github.com/runtimeguard/runtimeguard/webhook"
+	"github.com/runtimeguard/runtimeguard/webhook/serve"
 )
 
 func newServeCommand() *cobra.Command {
-	opts := webhook.DefaultOptions()
+	opts := serve.DefaultOptions()
 	var logLevel string
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -24,7 +24,7 @@ func newServeCommand() *cobra.Command {
 				return fmt.Errorf("--log-level %q: want debug, info, warn or error", logLevel)
 			}
 			ctrl.SetLogger(zap.New(zap.Level(level), zap.StacktraceLevel(zapcore.DPanicLevel)))
-			return webhook.Run(ctrl.SetupSignalHandler(), opts)
+			return serve.Run(ctrl.SetupSignalHandler(), opts)
 		},
 	}
 	opts.AddFlags(cmd.Flags())

@@ -36,6 +36,7 @@ import (
 	"github.com/runtimeguard/runtimeguard/webhook"
 	"github.com/runtimeguard/runtimeguard/webhook/cluster"
 	"github.com/runtimeguard/runtimeguard/webhook/policy"
+	"github.com/runtimeguard/runtimeguard/webhook/serve"
 )
 
 func freePort(t *testing.T) int {
@@ -141,12 +142,12 @@ func TestRuntimeguardServesTheBenchmarkReview(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := webhook.DefaultOptions()
+	o := serve.DefaultOptions()
 	o.Port, o.BindAddress, o.CertDir, o.ClusterFiles = freePort(t), "127.0.0.1", dir, []string{clusterFile}
 	o.HealthProbeBindAddress, o.MetricsBindAddress = fmt.Sprintf("127.0.0.1:%d", freePort(t)), "0"
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- webhook.Run(ctx, o) }()
+	go func() { done <- serve.Run(ctx, o) }()
 	t.Cleanup(func() { cancel(); <-done })
 	waitReady(t, "http://"+o.HealthProbeBindAddress+"/readyz", nil)
 	for _, unique := range []bool{false, true} {
@@ -212,7 +213,7 @@ func TestReviewIsRealisticAndUnique(t *testing.T) {
 func TestGoBaselineDecidesLikeThePolicy(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	set, err := webhook.LoadPolicies(nil)
+	set, err := (&webhook.Options{}).LoadPolicies()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,7 +278,7 @@ func TestGoBaselineDecidesLikeThePolicy(t *testing.T) {
 				if pc.class != "" {
 					pod.Spec.RuntimeClassName = &pc.class
 				}
-				want, err := engine.Decide(ctx, policy.Request{Operation: "CREATE", Namespace: ns, Pod: pod, Cluster: snap})
+				want, _, err := engine.Decide(ctx, policy.Request{Operation: "CREATE", Namespace: ns, Pod: pod, Cluster: snap})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -301,7 +302,7 @@ func TestGoBaselineDecidesLikeThePolicy(t *testing.T) {
 	// And through the handlers: the benchmark review gets the same patch from both.
 	view := fixtures.Generate(fixtures.Size{Nodes: 20, Classes: 10, Namespaces: 10}).View()
 	engine, _ := policy.NewEngine(ctx, set, 0)
-	rg := webhook.NewAdmitter(webhook.Config{Engine: engine, View: view})
+	rg := webhook.NewPipeline(webhook.Config{Engine: engine, View: view})
 	bl := baseline.NewHandler(pol, view, "", nil)
 	req := benchRequest(t)
 	a, b := rg.Mutate(ctx, req), bl.Mutate(ctx, req)

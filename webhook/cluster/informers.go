@@ -19,14 +19,14 @@ func CacheOptions() cache.Options {
 	return cache.Options{
 		DefaultTransform: cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Node{}: {Transform: TrimNode},
+			&corev1.Node{}: {Transform: trimNode},
 		},
 	}
 }
 
-// TrimNode keeps only what availability reads: labels, unschedulable, taints, the Ready
+// trimNode keeps only what availability reads: labels, unschedulable, taints, the Ready
 // condition and status.runtimeHandlers.
-func TrimNode(obj any) (any, error) {
+func trimNode(obj any) (any, error) {
 	n, ok := obj.(*corev1.Node)
 	if !ok {
 		return obj, nil

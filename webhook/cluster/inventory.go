@@ -91,7 +91,7 @@ func (inv *Inventory) CountFindings() map[string]int {
 
 // Inventory walks every node for every class: O(nodes x classes), for the inventory command and
 // metric scrapes, never for admission. gpuClasses names the classes the policy data marks
-// gpu: true (see GPUClasses).
+// gpu: true (policy.Set.GPUClasses).
 func (v *View) Inventory(gpuClasses map[string]bool) *Inventory {
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -243,22 +243,6 @@ func nodesText(nodes []string) string {
 		return fmt.Sprintf("nodes %s are", strings.Join(nodes, ", "))
 	}
 	return fmt.Sprintf("nodes %s and %d more are", strings.Join(nodes[:show], ", "), len(nodes)-show)
-}
-
-// GPUClasses reads the names of the classes the default policy's data marks gpu: true
-// (data.config.classes[].gpu). Data of another shape gives none.
-func GPUClasses(policyData map[string]any) map[string]bool {
-	out := map[string]bool{}
-	config, _ := policyData["config"].(map[string]any)
-	classes, _ := config["classes"].([]any)
-	for _, c := range classes {
-		m, _ := c.(map[string]any)
-		name, _ := m["name"].(string)
-		if gpu, _ := m["gpu"].(bool); gpu && name != "" {
-			out[name] = true
-		}
-	}
-	return out
 }
 
 // List builds a synced view from one listing of the Nodes, RuntimeClasses and Namespaces that

@@ -48,12 +48,12 @@ func BenchmarkDecideCached(b *testing.B) {
 	}
 	req := request(b, v, "tenant-a", pod)
 	ctx := context.Background()
-	if _, err := e.Decide(ctx, req); err != nil {
+	if _, _, err := e.Decide(ctx, req); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		_, cached, err := e.DecideTraced(ctx, req)
+		_, cached, err := e.Decide(ctx, req)
 		if err != nil || !cached {
 			b.Fatalf("cached=%v err=%v", cached, err)
 		}
@@ -77,7 +77,7 @@ func BenchmarkDecideUncached(b *testing.B) {
 		i++
 		p := *pod
 		p.Metadata.Labels = map[string]string{"app.kubernetes.io/name": "checkout", "iteration": strconv.Itoa(i)}
-		d, cached, err := e.DecideTraced(ctx, Request{Operation: "CREATE", Namespace: ns, Pod: &p, Cluster: v.Snapshot()})
+		d, cached, err := e.Decide(ctx, Request{Operation: "CREATE", Namespace: ns, Pod: &p, Cluster: v.Snapshot()})
 		if err != nil || cached || d.Class != "gvisor" {
 			b.Fatalf("class=%q cached=%v err=%v", d.Class, cached, err)
 		}

@@ -17,22 +17,22 @@ type Decision struct {
 	// Traits maps each trait the Pod has to where it came from.
 	Traits       map[string][]string `json:"traits"`
 	Requirements Requirements        `json:"requirements"`
+	// Conflicts are the keys where the named class's scheduling.nodeSelector contradicts the
+	// Pod's nodeSelector (the policy's selector_conflicts): the Rego finds them, Go words the denial.
+	Conflicts []Conflict `json:"conflicts"`
+}
+
+// Conflict is one nodeSelector key the class and the Pod want different values for.
+type Conflict struct {
+	Key        string `json:"key"`
+	ClassValue string `json:"class_value"`
+	PodValue   string `json:"pod_value"`
 }
 
 // Requirements is what the Pod's traits need from its runtime.
 type Requirements struct {
 	Isolation int  `json:"isolation"`
 	GPU       bool `json:"gpu"`
-}
-
-// Accepts reports whether class meets the Pod's requirements.
-func (d *Decision) Accepts(class string) bool {
-	for _, c := range d.Acceptable {
-		if c == class {
-			return true
-		}
-	}
-	return false
 }
 
 // parseDecision turns the policy's result into a Decision, refusing anything that does not
@@ -44,7 +44,7 @@ func parseDecision(v any) (*Decision, error) {
 	}
 	d := &Decision{Traits: map[string][]string{}}
 	var err error
-	if d.Class, err = stringField(obj, "class"); err != nil {
+	if d.Class, err = stringField(obj, "decision", "class"); err != nil {
 		return nil, err
 	}
 	for _, f := range []struct {
@@ -73,17 +73,55 @@ func parseDecision(v any) (*Decision, error) {
 		}
 		d.Requirements.GPU, _ = r["gpu"].(bool)
 	}
+	if d.Conflicts, err = conflictList(obj); err != nil {
+		return nil, err
+	}
 	return d, nil
 }
 
-func stringField(obj map[string]any, key string) (string, error) {
+// conflictList reads decision.conflicts; a missing key (a policy of its own) is none.
+func conflictList(obj map[string]any) ([]Conflict, error) {
+	v, ok := obj["conflicts"]
+	if !ok || v == nil {
+		return nil, nil
+	}
+	items, ok := v.([]any)
+	if !ok {
+		return nil, fmt.Errorf("decision.conflicts is %s, want an array", typeName(v))
+	}
+	if len(items) == 0 {
+		return nil, nil
+	}
+	out := make([]Conflict, 0, len(items))
+	for _, it := range items {
+		m, ok := it.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("decision.conflicts holds %s, want objects", typeName(it))
+		}
+		var c Conflict
+		var err error
+		for _, f := range []struct {
+			key string
+			dst *string
+		}{{"key", &c.Key}, {"class_value", &c.ClassValue}, {"pod_value", &c.PodValue}} {
+			if *f.dst, err = stringField(m, "decision.conflicts[]", f.key); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// stringField reads obj[key], a string; where names obj in errors ("decision").
+func stringField(obj map[string]any, where, key string) (string, error) {
 	v, ok := obj[key]
 	if !ok {
-		return "", fmt.Errorf("decision.%s is missing", key)
+		return "", fmt.Errorf("%s.%s is missing", where, key)
 	}
 	s, ok := v.(string)
 	if !ok {
-		return "", fmt.Errorf("decision.%s is %s, want a string", key, typeName(v))
+		return "", fmt.Errorf("%s.%s is %s, want a string", where, key, typeName(v))
 	}
 	return s, nil
 }

@@ -15,20 +15,19 @@ import (
 	"github.com/runtimeguard/runtimeguard/webhook/cluster"
 )
 
-// Query is the document runtimeguard reads.
-const Query = "data.runtimeguard.decision"
+// DecisionQuery is the document admission reads.
+const DecisionQuery = "data.runtimeguard.decision"
 
 // DefaultTimeout bounds one evaluation; well under the webhook's default 5 s timeout.
 const DefaultTimeout = time.Second
 
 // program is one compiled policy set.
 type program struct {
-	query      rego.PreparedEvalQuery
+	decision   rego.PreparedEvalQuery
 	generation uint64
-	files      []string
-	// set is what query was compiled from; explain (explain.go) prepares its own query on it.
-	set     *Set
-	explain explainQuery
+	set        *Set
+	// trace is prepared on first use: admission never pays for it.
+	trace lazyQuery
 }
 
 // Engine evaluates the current policy set. Safe for concurrent use; Swap replaces the policy
@@ -64,12 +63,24 @@ func NewEngine(ctx context.Context, set *Set, timeout time.Duration) (*Engine, e
 // Compile compiles a policy set against runtimeguard's restricted capabilities and checks that
 // it defines the decision. Errors carry file:row.
 func Compile(ctx context.Context, set *Set) (rego.PreparedEvalQuery, error) {
+	pq, err := prepare(ctx, set, DecisionQuery)
+	if err != nil {
+		return rego.PreparedEvalQuery{}, err
+	}
+	if !set.Defines(DecisionQuery) {
+		return rego.PreparedEvalQuery{}, errors.New("no module defines data.runtimeguard.decision (package runtimeguard, rule decision)")
+	}
+	return pq, nil
+}
+
+// prepare compiles query over set: the one place that says how policies are compiled.
+func prepare(ctx context.Context, set *Set, query string) (rego.PreparedEvalQuery, error) {
 	data := set.Data
 	if data == nil { // inmem panics on a nil root
 		data = map[string]any{}
 	}
 	opts := []func(*rego.Rego){
-		rego.Query(Query),
+		rego.Query(query),
 		rego.Capabilities(Capabilities()),
 		rego.StrictBuiltinErrors(true),
 		rego.SetRegoVersion(ast.RegoV1),
@@ -78,27 +89,11 @@ func Compile(ctx context.Context, set *Set) (rego.PreparedEvalQuery, error) {
 	for _, m := range set.Modules {
 		opts = append(opts, rego.ParsedModule(m))
 	}
-	r := rego.New(opts...)
-	pq, err := r.PrepareForEval(ctx)
+	pq, err := rego.New(opts...).PrepareForEval(ctx)
 	if err != nil {
-		return rego.PreparedEvalQuery{}, explainForbidden(err)
-	}
-	if !definesDecision(set) {
-		return rego.PreparedEvalQuery{}, errors.New("no module defines data.runtimeguard.decision (package runtimeguard, rule decision)")
+		return rego.PreparedEvalQuery{}, hintForbiddenBuiltin(err)
 	}
 	return pq, nil
-}
-
-func definesDecision(set *Set) bool {
-	want := ast.MustParseRef(Query)
-	for _, m := range set.Modules {
-		for _, r := range m.Rules {
-			if r.Ref().GroundPrefix().Equal(want) || m.Package.Path.Extend(r.Ref()).Equal(want) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // Swap compiles set and, only if that succeeds, makes it the current policy. A broken set
@@ -108,12 +103,21 @@ func (e *Engine) Swap(ctx context.Context, set *Set) error {
 	if err != nil {
 		return err
 	}
-	e.current.Store(&program{query: pq, generation: e.gens.Add(1), files: set.Files, set: set})
+	e.current.Store(&program{decision: pq, generation: e.gens.Add(1), set: set})
 	return nil
 }
 
 // Files lists the files of the current policy set.
-func (e *Engine) Files() []string { return e.current.Load().files }
+func (e *Engine) Files() []string { return e.current.Load().set.Files }
+
+// Data returns the data document of the current policy set (data.config and the like). Callers
+// must not modify it.
+func (e *Engine) Data() map[string]any {
+	if data := e.current.Load().set.Data; data != nil {
+		return data
+	}
+	return map[string]any{}
+}
 
 // Request is one thing to decide.
 type Request struct {
@@ -123,19 +127,9 @@ type Request struct {
 	Cluster   *cluster.Snapshot
 }
 
-// Decide evaluates the policy for req, serving repeated inputs from the cache. The returned
-// Decision is shared: callers must not modify it.
-func (e *Engine) Decide(ctx context.Context, req Request) (*Decision, error) {
-	d, _, err := e.decide(ctx, req)
-	return d, err
-}
-
-// DecideTraced is Decide that also reports whether the cache answered (for metrics and tests).
-func (e *Engine) DecideTraced(ctx context.Context, req Request) (*Decision, bool, error) {
-	return e.decide(ctx, req)
-}
-
-func (e *Engine) decide(ctx context.Context, req Request) (*Decision, bool, error) {
+// Decide evaluates the policy for req, serving repeated inputs from the cache; cacheHit says
+// whether the cache answered. The returned Decision is shared: callers must not modify it.
+func (e *Engine) Decide(ctx context.Context, req Request) (d *Decision, cacheHit bool, err error) {
 	prog := e.current.Load()
 	pod, err := podTerm(req.Pod)
 	if err != nil {
@@ -146,37 +140,53 @@ func (e *Engine) decide(ctx context.Context, req Request) (*Decision, bool, erro
 	if d := e.cache.get(gen, key); d != nil {
 		return d, true, nil
 	}
-	clusterValue, err := e.clusterTerm(req.Cluster)
+	input, err := e.input(req, key)
 	if err != nil {
 		return nil, false, err
 	}
-	input := ast.NewObject(
-		ast.Item(keyOperation, key.Value.(*ast.Array).Elem(0)),
-		ast.Item(keyNamespace, key.Value.(*ast.Array).Elem(1)),
-		ast.Item(keyPod, pod),
-		ast.Item(keyCluster, clusterValue),
-	)
-	ctx, cancel := context.WithTimeout(ctx, e.timeout)
-	defer cancel()
-	rs, err := prog.query.Eval(ctx, rego.EvalParsedInput(input))
+	value, err := e.eval(ctx, prog.decision, input, DecisionQuery)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, false, fmt.Errorf("policy evaluation did not finish within %s: %w", e.timeout, err)
-		}
-		return nil, false, fmt.Errorf("policy evaluation failed: %w", err)
+		return nil, false, err
 	}
-	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
-		return nil, false, errors.New("data.runtimeguard.decision is undefined for this input: a policy must always define it")
-	}
-	if len(rs) > 1 {
-		return nil, false, errors.New("data.runtimeguard.decision has more than one value: a policy must define exactly one")
-	}
-	d, err := parseDecision(rs[0].Expressions[0].Value)
-	if err != nil {
+	if d, err = parseDecision(value); err != nil {
 		return nil, false, fmt.Errorf("policy returned the wrong shape: %w", err)
 	}
 	e.cache.put(gen, key, d)
 	return d, false, nil
+}
+
+// input builds the whole Rego input from key (operation, namespace, pod: what the decision
+// cache is keyed by) and the cluster part, built once per cluster generation.
+func (e *Engine) input(req Request, key *ast.Term) (ast.Value, error) {
+	clusterValue, err := e.clusterTerm(req.Cluster)
+	if err != nil {
+		return nil, err
+	}
+	parts := key.Value.(*ast.Array)
+	return ast.NewObject(
+		ast.Item(keyOperation, parts.Elem(0)),
+		ast.Item(keyNamespace, parts.Elem(1)),
+		ast.Item(keyPod, parts.Elem(2)),
+		ast.Item(keyCluster, clusterValue),
+	), nil
+}
+
+// eval runs a prepared query under the engine's deadline and returns its single value.
+func (e *Engine) eval(ctx context.Context, q rego.PreparedEvalQuery, input ast.Value, query string) (any, error) {
+	ctx, cancel := context.WithTimeout(ctx, e.timeout)
+	defer cancel()
+	rs, err := q.Eval(ctx, rego.EvalParsedInput(input))
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return nil, fmt.Errorf("policy evaluation did not finish within %s: %w", e.timeout, err)
+	case err != nil:
+		return nil, fmt.Errorf("policy evaluation failed: %w", err)
+	case len(rs) == 0 || len(rs[0].Expressions) == 0:
+		return nil, fmt.Errorf("%s is undefined for this input: a policy must always define it", query)
+	case len(rs) > 1:
+		return nil, fmt.Errorf("%s has more than one value: a policy must define exactly one", query)
+	}
+	return rs[0].Expressions[0].Value, nil
 }
 
 func (e *Engine) clusterTerm(s *cluster.Snapshot) (*ast.Term, error) {
@@ -195,3 +205,6 @@ func (e *Engine) clusterTerm(s *cluster.Snapshot) (*ast.Term, error) {
 	e.clusterCache.Store(&clusterEntry{generation: s.Generation, term: t})
 	return t, nil
 }
+
+// GPUClasses lists the classes the current policy's data marks gpu: true.
+func (e *Engine) GPUClasses() map[string]bool { return e.current.Load().set.GPUClasses() }

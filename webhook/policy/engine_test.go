@@ -102,7 +102,7 @@ func TestDecideWithTheDefaultPolicy(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d, err := e.Decide(t.Context(), request(t, v, tt.ns, mustPod(t, tt.pod)))
+			d, _, err := e.Decide(t.Context(), request(t, v, tt.ns, mustPod(t, tt.pod)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -210,7 +210,7 @@ func TestDecisionCache(t *testing.T) {
 		if s.apply != nil {
 			s.apply()
 		}
-		d, cached, err := e.DecideTraced(ctx, s.req())
+		d, cached, err := e.Decide(ctx, s.req())
 		if err != nil {
 			t.Fatalf("step %d, %s: %v", i+1, s.does, err)
 		}
@@ -241,7 +241,7 @@ decision := {"class": to_number(input.pod.labels.replicas)}
 	v := testView(t)
 	pod := mustPod(t, `{"metadata":{"labels":{"replicas":"three"}},"spec":{"containers":[{"name":"a","image":"a"}]}}`)
 	for i := range 2 {
-		d, cached, err := e.DecideTraced(t.Context(), request(t, v, "default", pod))
+		d, cached, err := e.Decide(t.Context(), request(t, v, "default", pod))
 		if err == nil || cached {
 			t.Fatalf("call %d: decision %+v cached=%v err=%v; want an uncached error", i+1, d, cached, err)
 		}
@@ -278,7 +278,7 @@ func TestOneEngineForTwoViews(t *testing.T) {
 		view      *cluster.View
 		wantClass string
 	}{{withGvisor, "gvisor"}, {withoutGvisor, ""}} {
-		d, cached, err := e.DecideTraced(t.Context(), Request{Operation: "CREATE", Namespace: untrusted, Pod: pod, Cluster: c.view.Snapshot()})
+		d, cached, err := e.Decide(t.Context(), Request{Operation: "CREATE", Namespace: untrusted, Pod: pod, Cluster: c.view.Snapshot()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -456,7 +456,7 @@ func TestDecisionShape(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := mustEngine(t, policyFiles(t, false, map[string]string{"policy.rego": "package runtimeguard\n\n" + tt.policy + "\n"}), 0)
-			d, err := e.Decide(t.Context(), request(t, v, "default", pod))
+			d, _, err := e.Decide(t.Context(), request(t, v, "default", pod))
 			switch {
 			case tt.want == "" && err != nil:
 				t.Fatalf("Decide = %v, want a decision", err)
@@ -489,7 +489,7 @@ n := count([1 |
 	v := testView(t)
 	pod := mustPod(t, `{"spec":{"containers":[{"name":"a","image":"a"}]}}`)
 	start := time.Now()
-	d, err := e.Decide(t.Context(), request(t, v, "default", pod))
+	d, _, err := e.Decide(t.Context(), request(t, v, "default", pod))
 	elapsed := time.Since(start)
 	if err == nil {
 		t.Fatalf("a looping policy decided %s", pretty(d))
@@ -507,7 +507,7 @@ func TestSwapWithABrokenSetKeepsTheOldProgram(t *testing.T) {
 	e := defaultEngine(t)
 	v := testView(t)
 	req := request(t, v, "tenant-a", mustPod(t, string(realisticPod(t))))
-	before, _, err := e.DecideTraced(ctx, req)
+	before, _, err := e.Decide(ctx, req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -516,7 +516,7 @@ func TestSwapWithABrokenSetKeepsTheOldProgram(t *testing.T) {
 	if err := e.Swap(ctx, broken); err == nil {
 		t.Fatal("Swap accepted a set without the decision")
 	}
-	after, cached, err := e.DecideTraced(ctx, req)
+	after, cached, err := e.Decide(ctx, req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -565,7 +565,7 @@ func TestConcurrentDecideAndSwap(t *testing.T) {
 		wg.Go(func() {
 			for i := range 50 {
 				pod := mustPod(t, fmt.Sprintf(`{"metadata":{"labels":{"g":"%d","i":"%d"}},"spec":{"containers":[{"name":"a","image":"a"}]}}`, g, i%5))
-				d, err := e.Decide(ctx, request(t, v, "default", pod))
+				d, _, err := e.Decide(ctx, request(t, v, "default", pod))
 				if err != nil {
 					errs <- err
 					return
@@ -608,7 +608,7 @@ decision := {"class": "", "reasons": [json.marshal(input.pod), json.marshal(inpu
 			"containers": [{"name": "train", "image": "nvcr.io/nvidia/pytorch:24.01-py3", "securityContext": {"privileged": true},
 				"resources": {"requests": {"nvidia.com/gpu": "1", "memory": "8Gi"}, "limits": {"nvidia.com/gpu": "2"}}}]
 		}}`)
-	d, err := e.Decide(t.Context(), request(t, v, "ml", pod))
+	d, _, err := e.Decide(t.Context(), request(t, v, "ml", pod))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -637,7 +637,7 @@ func TestBadExtendedResourceIsAnError(t *testing.T) {
 	e := defaultEngine(t)
 	v := testView(t)
 	pod := mustPod(t, `{"spec":{"containers":[{"name":"train","image":"x","resources":{"limits":{"nvidia.com/gpu":"lots"}}}]}}`)
-	_, err := e.Decide(t.Context(), request(t, v, "ml", pod))
+	_, _, err := e.Decide(t.Context(), request(t, v, "ml", pod))
 	if err == nil || !strings.HasPrefix(err.Error(), `container "train": resources nvidia.com/gpu: `) {
 		t.Errorf("Decide = %v, want an error naming the container and resource", err)
 	}

@@ -51,7 +51,7 @@ func FuzzDecodePod(f *testing.F) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		d, err := e.Decide(ctx, Request{Operation: "CREATE", Namespace: ns, Pod: pod, Cluster: v.Snapshot()})
+		d, _, err := e.Decide(ctx, Request{Operation: "CREATE", Namespace: ns, Pod: pod, Cluster: v.Snapshot()})
 		if err == nil && d == nil {
 			t.Fatal("Decide returned neither decision nor error")
 		}

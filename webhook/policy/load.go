@@ -125,9 +125,9 @@ func Capabilities() *ast.Capabilities {
 	return caps
 }
 
-// explainForbidden adds a hint when a compile error is about a forbidden builtin, because OPA
+// hintForbiddenBuiltin adds a hint when a compile error is about a forbidden builtin, because OPA
 // itself only says "undefined function".
-func explainForbidden(err error) error {
+func hintForbiddenBuiltin(err error) error {
 	var errs ast.Errors
 	if !errors.As(err, &errs) {
 		return err
@@ -144,4 +144,55 @@ func explainForbidden(err error) error {
 		}
 	}
 	return err
+}
+
+// Defines reports whether a module of the set defines the rule at query (a data.* ref).
+func (s *Set) Defines(query string) bool {
+	want := ast.MustParseRef(query)
+	for _, m := range s.Modules {
+		for _, r := range m.Rules {
+			// A rule's ref is relative to the package, or already absolute once loaded.
+			if r.Ref().GroundPrefix().Equal(want) || m.Package.Path.Extend(r.Ref()).Equal(want) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// traceModule is the name the embedded explain.rego gets when WithTrace adds it.
+const traceModule = "(embedded) explain.rego"
+
+// WithTrace returns the set with policies/explain.rego (from traceSource) added when no module
+// defines data.runtimeguard.explain: it traces any set built on the default policy's rules.
+func (s *Set) WithTrace(traceSource []byte) (*Set, error) {
+	if s.Defines(TraceQuery) {
+		return s, nil
+	}
+	m, err := ast.ParseModuleWithOpts(traceModule, string(traceSource), ast.ParserOptions{RegoVersion: ast.RegoV1, ProcessAnnotation: true})
+	if err != nil {
+		return nil, err
+	}
+	out := &Set{Modules: make(map[string]*ast.Module, len(s.Modules)+1), Data: s.Data, Files: append(append([]string(nil), s.Files...), traceModule)}
+	for k, v := range s.Modules {
+		out.Modules[k] = v
+	}
+	out.Modules[traceModule] = m
+	return out, nil
+}
+
+// GPUClasses reads the names of the classes the policy data marks gpu: true
+// (data.config.classes[].gpu), the default policy's data format.
+func (s *Set) GPUClasses() map[string]bool {
+	out := map[string]bool{}
+	config, _ := s.Data["config"].(map[string]any)
+	classes, _ := config["classes"].([]any)
+	for _, c := range classes {
+		m, _ := c.(map[string]any)
+		name, _ := m["name"].(string)
+		if gpu, _ := m["gpu"].(bool); gpu && name != "" {
+			out[name] = true
+		}
+	}
+	return out
 }

@@ -45,8 +45,8 @@ type heapReport struct {
 
 // informerVariants: the product's cache options, and what they are made of.
 var informerVariants = []struct{ name, what string }{
-	{"product", "cluster.CacheOptions(): managedFields stripped, Nodes trimmed by TrimNode (what serve uses)"},
-	{"strip-managed-fields", "managedFields stripped only (no TrimNode)"},
+	{"product", "cluster.CacheOptions(): managedFields stripped, Nodes trimmed by trimNode (what serve uses)"},
+	{"strip-managed-fields", "managedFields stripped only (no trimNode)"},
 	{"plain", "plain cache.Options{}: full objects"},
 	{"product-protobuf", "cluster.CacheOptions(), client speaking protobuf instead of JSON (rest.Config.ContentType; not what serve does today)"},
 }

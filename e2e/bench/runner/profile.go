@@ -37,7 +37,7 @@ func runProfile(ctx context.Context, args []string, out io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	set, err := webhook.LoadPolicies(dirs)
+	set, err := (&webhook.Options{PolicyDirs: dirs}).LoadPolicies()
 	if err != nil {
 		return err
 	}
@@ -45,7 +45,7 @@ func runProfile(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	a := webhook.NewAdmitter(webhook.Config{Engine: engine, View: fixtures.Generate(size).View()})
+	a := webhook.NewPipeline(webhook.Config{Engine: engine, View: fixtures.Generate(size).View()})
 	tmpl, err := review.NewTemplate(review.Pod())
 	if err != nil {
 		return err

@@ -38,7 +38,7 @@ var scalingSizes = []fixtures.Size{
 type sizeSetup struct {
 	size     fixtures.Size
 	view     *cluster.View
-	admitter *webhook.Admitter
+	admitter *webhook.Pipeline
 	base     *baseline.Handler
 	load     time.Duration
 }
@@ -66,7 +66,7 @@ func runScaling(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	set, err := webhook.LoadPolicies(nil)
+	set, err := (&webhook.Options{}).LoadPolicies()
 	if err != nil {
 		return err
 	}
@@ -117,7 +117,7 @@ func runScaling(ctx context.Context, args []string, out io.Writer) error {
 			return err
 		}
 		s := &sizeSetup{size: size, view: view, load: loadTime,
-			admitter: webhook.NewAdmitter(webhook.Config{Engine: engine, View: view, Namespace: "runtimeguard-system"}),
+			admitter: webhook.NewPipeline(webhook.Config{Engine: engine, View: view, Namespace: "runtimeguard-system"}),
 			base:     baseline.NewHandler(pol, view, "runtimeguard-system", nil)}
 		// Warm up, and check both handlers answer the expected patch.
 		for i := 0; i < 20; i++ {

@@ -1,6 +1,6 @@
 // Package baseline is the hand-coded Go webhook the benchmarks compare runtimeguard with. It is
 // served exactly like `runtimeguard serve` (controller-runtime manager and webhook server,
-// webhook.AdmissionHandler handlers, webhook.TLSOptions, the same paths, the same cluster view
+// webhook.NewHandler handlers, webhook.TLSOptions, the same paths, the same cluster view
 // loaded from the same fixture files, the same Pod decoding) and answers the same way (patch,
 // audit annotations, a Prometheus counter per admission); only the decision differs: package
 // godecide in plain Go instead of the Rego policy through OPA, and no decision cache.
@@ -78,7 +78,7 @@ type review struct {
 	warn     bool
 }
 
-// prepare mirrors webhook.Admitter's: exemptions, decoding, namespace, enforcement, decision.
+// prepare mirrors webhook.Pipeline's: exemptions, decoding, namespace, enforcement, decision.
 func (h *Handler) prepare(ctx context.Context, req admission.Request) (*review, *admission.Response) {
 	respond := func(r admission.Response) (*review, *admission.Response) { return nil, &r }
 	switch {
@@ -124,7 +124,7 @@ func (h *Handler) prepare(ctx context.Context, req admission.Request) (*review, 
 	return &review{pod: pod, snapshot: snap, decision: d, warn: ns.Labels[webhook.EnforcementLabel] == string(webhook.Warn)}, nil
 }
 
-// Mutate injects the class, like webhook.Admitter.Mutate.
+// Mutate injects the class, like webhook.Pipeline.Mutate.
 func (h *Handler) Mutate(ctx context.Context, req admission.Request) admission.Response {
 	r, done := h.prepare(ctx, req)
 	if done != nil {
@@ -222,8 +222,8 @@ func Serve(ctx context.Context, o Options) error {
 	}
 	h := NewHandler(p, view, o.Namespace, metrics.Registry)
 	server := mgr.GetWebhookServer()
-	server.Register(webhook.MutatePath, webhook.AdmissionHandler(h.Mutate))
-	server.Register(webhook.ValidatePath, webhook.AdmissionHandler(h.Validate))
+	server.Register(webhook.MutatePath, webhook.NewHandler(h.Mutate))
+	server.Register(webhook.ValidatePath, webhook.NewHandler(h.Validate))
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package webhook
+package serve
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/runtimeguard/runtimeguard/webhook/policy"
 )
@@ -24,7 +25,7 @@ type policyWatcher struct {
 	dirs    []string
 	engine  *policy.Engine
 	log     logr.Logger
-	metrics *Metrics
+	metrics *reloadMetrics
 	// resync is how often the directory is checked without an event. Default 30s.
 	resync time.Duration
 	// debounce groups the burst of events of one ConfigMap update. Default 250ms.
@@ -136,4 +137,44 @@ func collectFiles(dir string, paths *[]string) error {
 		}
 		return nil
 	})
+}
+
+// reloadMetrics count policy reloads; a nil *reloadMetrics records nothing.
+type reloadMetrics struct {
+	reloads      *prometheus.CounterVec
+	reloadErrors prometheus.Counter
+	policyStale  prometheus.Gauge
+}
+
+func newReloadMetrics(reg prometheus.Registerer) *reloadMetrics {
+	m := &reloadMetrics{
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "runtimeguard_policy_reloads_total",
+			Help: "Policy directory reloads, by result (success, error).",
+		}, []string{"result"}),
+		reloadErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "runtimeguard_policy_reload_errors_total",
+			Help: "Policy reloads rejected because the new set did not load or compile; the previous set kept serving.",
+		}),
+		policyStale: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "runtimeguard_policy_stale",
+			Help: "1 when the policy directory holds a set that failed to load, so an older set is serving.",
+		}),
+	}
+	reg.MustRegister(m.reloads, m.reloadErrors, m.policyStale)
+	return m
+}
+
+func (m *reloadMetrics) observeReload(err error) {
+	if m == nil {
+		return
+	}
+	if err != nil {
+		m.reloads.WithLabelValues("error").Inc()
+		m.reloadErrors.Inc()
+		m.policyStale.Set(1)
+		return
+	}
+	m.reloads.WithLabelValues("success").Inc()
+	m.policyStale.Set(0)
 }

@@ -14,7 +14,7 @@ import (
 // single-pass reviewHandler serve uses and controller-runtime's admission.Webhook, and requires
 // the same AdmissionReview back.
 func TestReviewHandlerAnswersLikeControllerRuntime(t *testing.T) {
-	a := newAdmitter(t, setup{})
+	a := newPipeline(t, setup{})
 	for _, name := range []string{
 		"untrusted-no-class.json", "financial-gvisor.json", "default-wasm.json", "kube-system-untrusted.json",
 		"mirror-pod-untrusted.json", "pod-update.json", "untrusted-gvisor-reinvocation.json", "object-garbage.json",
@@ -26,7 +26,7 @@ func TestReviewHandlerAnswersLikeControllerRuntime(t *testing.T) {
 				name string
 				fn   admission.HandlerFunc
 			}{{"mutate", a.Mutate}, {"validate", a.Validate}} {
-				ours := serveBody(t, newReviewHandler(face.fn, false), body)
+				ours := serveBody(t, NewHandler(face.fn), body)
 				theirs := serveBody(t, &admission.Webhook{Handler: face.fn, RecoverPanic: ptr.To(false)}, body)
 				if !bytes.Equal(ours, theirs) {
 					t.Errorf("%s: reviewHandler answered\n%s\ncontroller-runtime answered\n%s", face.name, ours, theirs)
@@ -37,7 +37,7 @@ func TestReviewHandlerAnswersLikeControllerRuntime(t *testing.T) {
 }
 
 func TestReviewHandlerRejectsWhatIsNotAnAdmissionReviewV1(t *testing.T) {
-	a := newAdmitter(t, setup{})
+	a := newPipeline(t, setup{})
 	for _, tc := range []struct {
 		name, body, contentType, want string
 		code                          int32
@@ -66,7 +66,7 @@ func TestReviewHandlerRejectsWhatIsNotAnAdmissionReviewV1(t *testing.T) {
 			}
 			req.Header.Set("Content-Type", tc.contentType)
 			rec := &recorder{header: http.Header{}}
-			newReviewHandler(a.Mutate, false).ServeHTTP(rec, req)
+			NewHandler(a.Mutate).ServeHTTP(rec, req)
 			if err := json.Unmarshal(rec.body.Bytes(), &got); err != nil {
 				t.Fatalf("answer is not JSON: %v: %s", err, rec.body.String())
 			}
@@ -99,13 +99,13 @@ func serveBody(t *testing.T, h http.Handler, body []byte) []byte {
 // BenchmarkHandlerDecoding compares serving the realistic ~8 KB review through reviewHandler and
 // through controller-runtime's admission.Webhook (decisions cached in both).
 func BenchmarkHandlerDecoding(b *testing.B) {
-	a := newAdmitter(b, setup{})
+	a := newPipeline(b, setup{})
 	body := readReview(b, "untrusted-no-class.json")
 	for _, h := range []struct {
 		name    string
 		handler http.Handler
 	}{
-		{"reviewHandler", newReviewHandler(a.Mutate, true)},
+		{"reviewHandler", NewHandler(a.Mutate)},
 		{"controller-runtime", &admission.Webhook{Handler: admission.HandlerFunc(a.Mutate), RecoverPanic: ptr.To(true)}},
 	} {
 		b.Run(h.name, func(b *testing.B) {

@@ -1,4 +1,4 @@
-package webhook
+package serve
 
 import (
 	"bytes"
@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/runtimeguard/runtimeguard/policies"
+	"github.com/runtimeguard/runtimeguard/webhook"
 	"github.com/runtimeguard/runtimeguard/webhook/cluster"
 	"github.com/runtimeguard/runtimeguard/webhook/manifest"
 	"github.com/runtimeguard/runtimeguard/webhook/policy"
@@ -134,7 +135,7 @@ func TestInventoryCollector(t *testing.T) {
 	}
 	// kata-clh is available by labels through old-1 (which reports no handlers): the label-drift
 	// on kata-1 stays a finding, but the class is not unrunnable.
-	c := NewInventoryCollector(viewFromYAML(t, driftCluster), engine.Data)
+	c := NewInventoryCollector(viewFromYAML(t, driftCluster), engine.GPUClasses)
 	want := inventoryHelp + `runtimeguard_drift_findings{kind="class-unrunnable"} 0
 runtimeguard_drift_findings{kind="gpu-class-unscheduled"} 1
 runtimeguard_drift_findings{kind="label-drift"} 1
@@ -160,10 +161,11 @@ runtimeguard_runtimeclass_usable_nodes{handler="nvidia",runtimeclass="nvidia"} 1
 `
 	compareMetrics(t, c, want)
 
-	// The collector registers next to NewMetrics, as webhook.Run does.
+	// The collector registers next to the pipeline's metrics, as Run does.
 	reg := prometheus.NewPedanticRegistry()
-	NewMetrics(reg)
-	reg.MustRegister(NewInventoryCollector(viewFromYAML(t, driftCluster), engine.Data))
+	webhook.NewMetrics(reg)
+	newReloadMetrics(reg)
+	reg.MustRegister(NewInventoryCollector(viewFromYAML(t, driftCluster), engine.GPUClasses))
 	families, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -182,7 +184,7 @@ runtimeguard_runtimeclass_usable_nodes{handler="nvidia",runtimeclass="nvidia"} 1
 func TestInventoryCollectorFollowsThePolicyData(t *testing.T) {
 	view := viewFromYAML(t, driftCluster)
 	data := map[string]any{"config": map[string]any{"classes": []any{map[string]any{"name": "nvidia", "gpu": false}}}}
-	c := NewInventoryCollector(view, func() map[string]any { return data })
+	c := NewInventoryCollector(view, func() map[string]bool { return (&policy.Set{Data: data}).GPUClasses() })
 	want := inventoryHelp + `runtimeguard_drift_findings{kind="class-unrunnable"} 0
 runtimeguard_drift_findings{kind="gpu-class-unscheduled"} 0
 runtimeguard_drift_findings{kind="label-drift"} 1
@@ -192,7 +194,7 @@ runtimeguard_drift_findings{kind="shared-selector"} 1
 	// A policy reload that marks nvidia as a GPU class shows at the next scrape.
 	data = map[string]any{"config": map[string]any{"classes": []any{map[string]any{"name": "nvidia", "gpu": true}}}}
 	compareMetrics(t, c, strings.Replace(want, `"gpu-class-unscheduled"} 0`, `"gpu-class-unscheduled"} 1`, 1), "runtimeguard_drift_findings")
-	// nil policyData: no GPU classes.
+	// nil gpuClasses: no GPU classes.
 	compareMetrics(t, NewInventoryCollector(view, nil), want, "runtimeguard_drift_findings")
 }
 

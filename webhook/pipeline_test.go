@@ -117,7 +117,7 @@ decision := {"class": 1, "deny": [], "warn": [], "reasons": []}
 
 type admissionCase struct {
 	name string
-	// setup selects the Admitter; review is a file in testdata/reviews, or body is sent as is.
+	// setup selects the Pipeline; review is a file in testdata/reviews, or body is sent as is.
 	setup  setup
 	review string
 	body   []byte
@@ -399,7 +399,7 @@ func admissionCases() []admissionCase {
 func TestAdmission(t *testing.T) {
 	for _, tc := range admissionCases() {
 		t.Run(tc.name, func(t *testing.T) {
-			a := newAdmitter(t, tc.setup)
+			a := newPipeline(t, tc.setup)
 			mutateURL, validateURL := serve(t, a)
 			body := tc.body
 			if tc.review != "" {
@@ -498,7 +498,7 @@ func prettyResponse(r *admissionv1.AdmissionResponse) string {
 func TestMutateThenValidate(t *testing.T) {
 	for _, fixture := range []string{"untrusted-no-class.json", "untrusted-empty-class.json"} {
 		t.Run(fixture, func(t *testing.T) {
-			a := newAdmitter(t, setup{})
+			a := newPipeline(t, setup{})
 			mutateURL, validateURL := serve(t, a)
 			body := readReview(t, fixture)
 			_, mutated, _ := post(t, mutateURL, body)
@@ -562,7 +562,7 @@ func TestAdmissionReadsANamespaceTheInformerHasNotSeen(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a := newAdmitter(t, setup{view: cluster.Options{NamespaceGetter: tt.getter}})
+			a := newPipeline(t, setup{view: cluster.Options{NamespaceGetter: tt.getter}})
 			a.cfg.View.DeleteNamespace("tenant-a")
 			mutateURL, _ := serve(t, a)
 			body := readReview(t, "untrusted-no-class.json")

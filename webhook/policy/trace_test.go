@@ -29,7 +29,7 @@ func TestExplain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !DefinesExplain(set) {
+	if !set.Defines(TraceQuery) {
 		t.Fatal("the embedded policy defines no explain rule")
 	}
 	e, err := NewEngine(ctx, set, 0)
@@ -40,21 +40,22 @@ func TestExplain(t *testing.T) {
 		t.Errorf("Data() lacks config.classes: %v", e.Data())
 	}
 	for i := 0; i < 2; i++ { // the second call reuses the prepared query
-		out, err := e.Explain(ctx, explainRequest())
+		out, err := e.Trace(ctx, explainRequest())
 		if err != nil {
 			t.Fatal(err)
 		}
-		if out["chosen_class"] != "gvisor" {
-			t.Errorf("chosen_class = %v", out["chosen_class"])
+		if out.ChosenClass != "gvisor" || out.RequirementText != "isolation >= 1" {
+			t.Errorf("chosen_class = %q, requirement_text = %q", out.ChosenClass, out.RequirementText)
 		}
-		classes, _ := out["classes"].([]any)
-		first, _ := classes[0].(map[string]any)
-		if first["name"] != "gvisor" || first["verdict"] != "chosen" || first["availability_reason"] != "1 of 1 nodes" {
-			t.Errorf("first class %v", first)
+		if tr := out.Traits["untrusted"]; tr.Needs != "isolation >= 1" || len(tr.Sources) != 1 {
+			t.Errorf("trait untrusted = %+v", tr)
+		}
+		if first := out.Classes[0]; first.Name != "gvisor" || first.Verdict != "chosen" || first.AvailabilityReason != "1 of 1 nodes" {
+			t.Errorf("first class %+v", first)
 		}
 	}
 	// Admission is unaffected: the decision is the same with the explain module loaded.
-	d, err := e.Decide(ctx, explainRequest())
+	d, _, err := e.Decide(ctx, explainRequest())
 	if err != nil || d.Class != "gvisor" {
 		t.Errorf("Decide = %+v, %v", d, err)
 	}
@@ -66,17 +67,37 @@ func TestExplainWithoutTheRule(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if DefinesExplain(set) {
-		t.Error("DefinesExplain is true for a set without explain")
+	if set.Defines(TraceQuery) {
+		t.Error("Defines(TraceQuery) is true for a set without explain")
 	}
 	e, err := NewEngine(ctx, set, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.Explain(ctx, explainRequest()); err == nil || !strings.Contains(err.Error(), "no module defines data.runtimeguard.explain") {
+	if _, err := e.Trace(ctx, explainRequest()); err == nil || !strings.Contains(err.Error(), "no module defines data.runtimeguard.explain") {
 		t.Errorf("Explain error = %v", err)
 	}
-	if e.Data() == nil {
+	if len(e.GPUClasses()) != 0 || e.Data() == nil {
 		t.Error("Data() is nil for a set without data files; want the empty document")
+	}
+}
+
+// The trace query is prepared on first use; a first caller whose context is already cancelled
+// must not leave the query broken for the callers after it.
+func TestTraceSurvivesACancelledFirstCaller(t *testing.T) {
+	set, err := LoadFS(policies.FS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := NewEngine(context.Background(), set, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, _ = e.Trace(cancelled, explainRequest()) // may fail: its caller gave up
+	out, err := e.Trace(context.Background(), explainRequest())
+	if err != nil || out.ChosenClass != "gvisor" {
+		t.Fatalf("Trace after a cancelled first call = %+v, %v", out, err)
 	}
 }

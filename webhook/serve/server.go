@@ -1,4 +1,4 @@
-package webhook
+package serve
 
 import (
 	"context"
@@ -23,38 +23,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
-	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/runtimeguard/runtimeguard/certs"
-	"github.com/runtimeguard/runtimeguard/policies"
+	"github.com/runtimeguard/runtimeguard/webhook"
 	"github.com/runtimeguard/runtimeguard/webhook/cluster"
-	"github.com/runtimeguard/runtimeguard/webhook/policy"
 )
-
-// Webhook paths, fixed: the Helm chart and the e2e suite register these.
-const (
-	MutatePath   = "/mutate-v1-pod"
-	ValidatePath = "/validate-v1-pod"
-)
-
-// LoadPolicies loads the policy directories, or the embedded default policy when none.
-func LoadPolicies(dirs []string) (*policy.Set, error) {
-	if len(dirs) == 0 {
-		return policy.LoadFS(policies.FS)
-	}
-	return policy.LoadDirs(dirs...)
-}
-
-// TLSOptions are the webhook's TLS settings: TLS 1.2 at least, and only AEAD ciphers with
-// forward secrecy for 1.2 (1.3 suites are not configurable and all fine).
-func TLSOptions(c *tls.Config) {
-	c.MinVersion = tls.VersionTLS12
-	c.CipherSuites = []uint16{
-		tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-		tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-		tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-	}
-}
 
 // Run serves the webhook until ctx is cancelled, then drains in-flight admissions.
 func Run(ctx context.Context, o Options) error {
@@ -62,15 +35,10 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	log := ctrl.Log.WithName("serve")
-	set, err := LoadPolicies(o.PolicyDirs)
+	set, err := o.LoadPolicies()
 	if err != nil {
 		return fmt.Errorf("loading policies: %w", err)
 	}
-	engine, err := policy.NewEngine(ctx, set, o.EvalTimeout)
-	if err != nil {
-		return fmt.Errorf("compiling policies: %w", err)
-	}
-	log.Info("policy compiled", "files", set.Files)
 
 	live := len(o.ClusterFiles) == 0
 	cfg, err := restConfig(o.Kubeconfig, live)
@@ -98,7 +66,7 @@ func Run(ctx context.Context, o Options) error {
 			Host:    o.BindAddress,
 			Port:    o.Port,
 			CertDir: o.CertDir,
-			TLSOpts: []func(*tls.Config){TLSOptions},
+			TLSOpts: []func(*tls.Config){webhook.TLSOptions},
 		}), &certsReady),
 	})
 	if err != nil {
@@ -113,31 +81,28 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}
 
-	viewOpts := cluster.Options{RequireAdvertisedHandlers: o.RequireAdvertisedHandlers}
 	var view *cluster.View
 	if live {
+		viewOpts := o.ViewOptions()
 		viewOpts.NamespaceGetter = cluster.NamespaceGetter(mgr.GetAPIReader())
 		view = cluster.NewView(viewOpts)
 		if err := cluster.Watch(ctx, mgr.GetCache(), view); err != nil {
 			return err
 		}
-	} else if view, err = cluster.LoadFiles(viewOpts, o.ClusterFiles...); err != nil {
+	} else if view, err = o.LoadView(); err != nil {
 		return fmt.Errorf("loading --cluster files: %w", err)
 	}
 
-	m := NewMetrics(metrics.Registry)
-	metrics.Registry.MustRegister(NewInventoryCollector(view, engine.Data))
-	admitter := NewAdmitter(Config{
-		Engine:      engine,
-		View:        view,
-		Enforcement: Enforcement(o.Enforcement),
-		Namespace:   o.Namespace,
-		Metrics:     m,
-	})
+	pipeline, engine, err := o.NewPipeline(ctx, set, view, webhook.NewMetrics(metrics.Registry))
+	if err != nil {
+		return fmt.Errorf("compiling policies: %w", err)
+	}
+	log.Info("policy compiled", "files", set.Files)
+	metrics.Registry.MustRegister(NewInventoryCollector(view, engine.GPUClasses))
 	stopping := &atomic.Bool{} // set when the drain starts
 	server := mgr.GetWebhookServer()
-	server.Register(MutatePath, closeWhileDraining(stopping, AdmissionHandler(admitter.Mutate)))
-	server.Register(ValidatePath, closeWhileDraining(stopping, AdmissionHandler(admitter.Validate)))
+	server.Register(webhook.MutatePath, closeWhileDraining(stopping, webhook.NewHandler(pipeline.Mutate)))
+	server.Register(webhook.ValidatePath, closeWhileDraining(stopping, webhook.NewHandler(pipeline.Validate)))
 
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err
@@ -175,7 +140,7 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	if len(o.PolicyDirs) > 0 {
-		if err := mgr.Add(&policyWatcher{dirs: o.PolicyDirs, engine: engine, log: log.WithName("policy"), metrics: m}); err != nil {
+		if err := mgr.Add(&policyWatcher{dirs: o.PolicyDirs, engine: engine, log: log.WithName("policy"), metrics: newReloadMetrics(metrics.Registry)}); err != nil {
 			return err
 		}
 	}
@@ -214,26 +179,6 @@ func closeWhileDraining(draining *atomic.Bool, next http.Handler) http.Handler {
 		if draining.Load() {
 			w.Header().Set("Connection", "close")
 		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-// AdmissionHandler is how serve serves one face of the Admitter (exported so the benchmark's
-// hand-coded Go baseline is served the same way): the review is decoded in one pass, a panic
-// becomes a 500 answer instead of a dropped connection, and the client has bodyReadTimeout to
-// send the body.
-func AdmissionHandler(face admission.HandlerFunc) http.Handler {
-	return bodyDeadline(newReviewHandler(face, true))
-}
-
-// bodyReadTimeout bounds how long a client may take to send a request body. controller-runtime's
-// server bounds headers (32 s) and body size (7 MiB) but not the body's pace, so a slow client
-// could hold a connection and a goroutine for ever; the API server sends a review at once.
-const bodyReadTimeout = 10 * time.Second
-
-func bodyDeadline(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyReadTimeout))
 		next.ServeHTTP(w, r)
 	})
 }

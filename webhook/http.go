@@ -1,16 +1,55 @@
 package webhook
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 )
+
+// Webhook paths, fixed: the Helm chart and the e2e suite register these.
+const (
+	MutatePath   = "/mutate-v1-pod"
+	ValidatePath = "/validate-v1-pod"
+)
+
+// TLSOptions are the webhook's TLS settings: TLS 1.2 at least, and only AEAD ciphers with
+// forward secrecy for 1.2 (1.3 suites are not configurable and all fine).
+func TLSOptions(c *tls.Config) {
+	c.MinVersion = tls.VersionTLS12
+	c.CipherSuites = []uint16{
+		tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+		tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+		tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+	}
+}
+
+// NewHandler serves one face of a Pipeline (Pipeline.Mutate or Pipeline.Validate) over HTTP,
+// as serve registers it: the review is decoded in one pass, a panic becomes a 500 answer
+// instead of a dropped connection, and the client has bodyReadTimeout to send the body.
+func NewHandler(face admission.HandlerFunc) http.Handler {
+	return bodyDeadline(&reviewHandler{webhook: &admission.Webhook{Handler: face, RecoverPanic: ptr.To(true)}})
+}
+
+// bodyReadTimeout bounds how long a client may take to send a request body. controller-runtime's
+// server bounds headers (32 s) and body size (7 MiB) but not the body's pace, so a slow client
+// could hold a connection and a goroutine for ever; the API server sends a review at once.
+const bodyReadTimeout = 10 * time.Second
+
+func bodyDeadline(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyReadTimeout))
+		next.ServeHTTP(w, r)
+	})
+}
 
 // maxReviewBytes is the body size limit, controller-runtime's: an AdmissionReview holds at most
 // two objects of etcd's 1.5 MiB limit plus metadata.
@@ -21,7 +60,7 @@ var (
 	admissionReviewV1beta1Kind = schema.GroupVersionKind{Group: "admission.k8s.io", Version: "v1beta1", Kind: "AdmissionReview"}
 )
 
-// reviewHandler serves one face of the Admitter over HTTP. It does what controller-runtime's
+// reviewHandler serves one face of the Pipeline over HTTP. It does what controller-runtime's
 // admission.Webhook.ServeHTTP does (empty-body, size and content-type checks, and, through
 // Webhook.Handle, panic recovery, UID echo and patch encoding) except the decoding: the
 // apimachinery deserializer parses the body twice (kind sniffing, then decoding) and was most of
@@ -30,10 +69,6 @@ var (
 // (same shape) and a review that names no version (read as v1), and answers in the version asked.
 type reviewHandler struct {
 	webhook *admission.Webhook
-}
-
-func newReviewHandler(face admission.HandlerFunc, recoverPanic bool) *reviewHandler {
-	return &reviewHandler{webhook: &admission.Webhook{Handler: face, RecoverPanic: &recoverPanic}}
 }
 
 func (h *reviewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -1,4 +1,4 @@
-package webhook
+package serve
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
@@ -11,7 +11,7 @@ import (
 // view is synced it exports nothing, so alerts do not fire on a half-filled view.
 type InventoryCollector struct {
 	view       *cluster.View
-	policyData func() map[string]any
+	gpuClasses func() map[string]bool
 
 	nodes     *prometheus.Desc
 	usable    *prometheus.Desc
@@ -19,13 +19,12 @@ type InventoryCollector struct {
 	findings  *prometheus.Desc
 }
 
-// NewInventoryCollector returns a collector over view. policyData returns the current policy
-// set's data (policy.Engine.Data), read at each scrape for data.config.classes[].gpu; it may be
-// nil.
-func NewInventoryCollector(view *cluster.View, policyData func() map[string]any) *InventoryCollector {
+// NewInventoryCollector returns a collector over view. gpuClasses returns the classes the
+// current policy marks gpu: true (policy.Engine.GPUClasses), read at each scrape; it may be nil.
+func NewInventoryCollector(view *cluster.View, gpuClasses func() map[string]bool) *InventoryCollector {
 	return &InventoryCollector{
 		view:       view,
-		policyData: policyData,
+		gpuClasses: gpuClasses,
 		nodes: prometheus.NewDesc("runtimeguard_runtimeclass_nodes",
 			"Nodes advertising a RuntimeClass's handler, by source: status (status.runtimeHandlers lists it) or labels (the node reports no handlers and matches the class's scheduling.nodeSelector).",
 			[]string{"runtimeclass", "handler", "source"}, nil),
@@ -54,11 +53,11 @@ func (c *InventoryCollector) Collect(ch chan<- prometheus.Metric) {
 	if !c.view.Synced() {
 		return
 	}
-	var data map[string]any
-	if c.policyData != nil {
-		data = c.policyData()
+	var gpu map[string]bool
+	if c.gpuClasses != nil {
+		gpu = c.gpuClasses()
 	}
-	inv := c.view.Inventory(cluster.GPUClasses(data))
+	inv := c.view.Inventory(gpu)
 	for _, ci := range inv.Classes {
 		ch <- prometheus.MustNewConstMetric(c.nodes, prometheus.GaugeValue, float64(ci.AdvertisedByStatus), ci.Name, ci.Handler, "status")
 		ch <- prometheus.MustNewConstMetric(c.nodes, prometheus.GaugeValue, float64(ci.AdvertisedByLabels), ci.Name, ci.Handler, "labels")
