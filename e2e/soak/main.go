@@ -12,12 +12,15 @@
 // counts from then), over TLS keep-alive connections, each one a distinct Pod of an untrusted
 // namespace (a decision-cache miss) whose answer is verified (the gvisor patch).
 //
-// After each window it reads the server's VmRSS from /proc and go_goroutines and the live Go
-// heap (go_gc_heap_live_bytes: what the last GC found reachable, the leak signal that GC
-// timing does not blur) from /metrics, and prints a table: requests, errors, throughput,
-// p50/p99/max, RSS, live heap, goroutines, CPU per admission, and the CPU other processes used
-// meanwhile (latency on a shared machine depends on it). It exits non-zero when
+// After each window, once the server has closed the load generator's connections, it reads
+// the server's VmRSS from /proc and go_goroutines and the live Go heap (go_gc_heap_live_bytes:
+// what the last GC found reachable, the leak signal that GC timing does not blur) from
+// /metrics, and prints a table: requests, errors, throughput, p50/p99/max, RSS, live heap,
+// goroutines, CPU per admission, and the CPU other processes used meanwhile (latency on a
+// shared machine depends on it). It exits non-zero when
 //   - any request failed or was answered wrongly,
+//   - a window has fewer than 90% of its due requests (rate x window) answered correctly, so
+//     that "0 errors" cannot come from a load generator that sent little or nothing,
 //   - the server's RSS in the last window exceeds its RSS in the first window by more than
 //     -max-rss-growth-pct percent AND more than -max-rss-growth-mib MiB (both: a few MiB of
 //     heap sizing on a small process is not a leak, nor is a few percent on a large one). A
@@ -28,8 +31,9 @@
 //     -max-goroutine-growth,
 //   - the server does not stop cleanly (exit status 0) on SIGTERM.
 //
-// Goroutines and the live heap are read between windows, when the previous load generator has
-// closed its connections: the server's resting state after a window of load.
+// Goroutines and the live heap are read between windows, once the server has closed the
+// previous load generator's connections (none ESTABLISHED or CLOSE_WAIT on its port in
+// /proc/net/tcp): the server's resting state after a window of load.
 package main
 
 import (
@@ -183,8 +187,11 @@ func run(ctx context.Context, c config, out io.Writer) (err error) {
 		if err != nil {
 			return err
 		}
-		// Let the load generator's connections close on the server's side too.
-		time.Sleep(500 * time.Millisecond)
+		// The goroutines and heap after a window are the server's resting state: wait until
+		// it has closed the (exited) load generator's connections.
+		if err := srv.waitConnectionsClosed(10 * time.Second); err != nil {
+			return fmt.Errorf("after window %d: %w", i, err)
+		}
 		g, live, err := srv.scrape()
 		if err != nil {
 			return fmt.Errorf("after window %d: %w", i, err)
@@ -234,6 +241,14 @@ func verdict(c config, rows []row) []string {
 	}
 	if errs > 0 {
 		problems = append(problems, fmt.Sprintf("%d of %d admissions failed (first: %s)", errs, reqs, firstErr))
+	}
+	due := int(c.rate * c.window.Seconds())
+	minOK := max(1, due*9/10)
+	for _, r := range rows {
+		if ok := r.Result.Requests - r.Result.Errors; ok < minOK {
+			problems = append(problems, fmt.Sprintf("window %d: %d admissions answered correctly, want at least %d (90%% of the %d due at %.0f/s over %s)",
+				r.Window, ok, minOK, due, c.rate, c.window))
+		}
 	}
 	first, last := rows[0], rows[len(rows)-1]
 	growth := float64(last.RSS-first.RSS) / (1 << 20)
@@ -407,6 +422,58 @@ func (s *server) sampleRSS() (stop func() (median, max int64)) {
 		slices.Sort(samples)
 		return samples[len(samples)/2], samples[len(samples)-1]
 	}
+}
+
+// waitConnectionsClosed waits until no TCP connection to the server's port is open on the
+// server's side (ESTABLISHED or CLOSE_WAIT in /proc/net/tcp): every connection's goroutines
+// are then gone or going.
+func (s *server) waitConnectionsClosed(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		open, err := openConnections(s.pid(), s.port)
+		if err != nil {
+			return err
+		}
+		if open == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d connections to port %d still open on the server's side %s after the load generator exited", open, s.port, timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// openConnections counts the TCP sockets in pid's network namespace whose local port is port
+// and whose state is ESTABLISHED (01) or CLOSE_WAIT (08).
+func openConnections(pid, port int) (int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/tcp", pid))
+	if err != nil {
+		return 0, err
+	}
+	return countOpen(string(b), port), nil
+}
+
+func countOpen(procNetTCP string, port int) int {
+	n := 0
+	for _, line := range strings.Split(procNetTCP, "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) < 4 {
+			continue
+		}
+		_, hexPort, ok := strings.Cut(f[1], ":")
+		if !ok {
+			continue
+		}
+		p, err := strconv.ParseUint(hexPort, 16, 16)
+		if err != nil || int(p) != port {
+			continue
+		}
+		if f[3] == "01" || f[3] == "08" {
+			n++
+		}
+	}
+	return n
 }
 
 // scrape returns go_goroutines and go_gc_heap_live_bytes from /metrics.
