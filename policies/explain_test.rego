@@ -149,3 +149,27 @@ test_override_without_requirement if {
 	verdicts(e).gvisor == "chosen"
 	verdicts(e).kata == "not needed"
 }
+
+# A trait may require nothing of the runtime (a label platform teams only want traced): explain
+# says so, and the Pod has no requirement.
+test_trait_that_requires_nothing if {
+	traits := object.union(data.config.traits, {"audited": {"pod_labels": {"example.com/audited": "true"}, "requires": {}}})
+	e := runtimeguard.explain with input as make({}, {"labels": {"example.com/audited": "true"}}, classes)
+		with data.config.traits as traits
+	e.traits == {"audited": {"sources": ["pod label example.com/audited=true"], "needs": "nothing"}}
+	e.requirements == {"isolation": 0, "gpu": false}
+	e.requirement_text == "none (no trait requires a sandboxed or GPU runtime)"
+	e.chosen_class == ""
+}
+
+# Without a requirement, a class is still considered when an override names it: an override
+# naming an unavailable class says why it was not applied.
+test_override_without_requirement_naming_an_unavailable_class if {
+	override := {"class": "kata", "source": "a test"}
+	cls := object.union(classes, {"kata": class("kata-qemu", {"katacontainers.io/kata-runtime": "true"}, false)})
+	e := runtimeguard.explain with input as make({}, {}, cls) with runtimeguard.class_override as override
+	e.override.applied == false
+	e.chosen_class == ""
+	verdicts(e).kata == `skipped: not available: handler "kata-qemu": available=false (1 of 3 nodes)`
+	verdicts(e).gvisor == "not needed"
+}

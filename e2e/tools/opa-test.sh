@@ -15,7 +15,8 @@ cd "$(dirname "$0")/../.."
 # Both policy modules (package runtimeguard), both test files, and the policy's data.
 files=(policies/runtimeguard.rego policies/explain.rego policies/runtimeguard_test.rego policies/explain_test.rego policies/data.yaml)
 # Coverage floors in percent of each policy file's lines. When the floors were set,
-# runtimeguard.rego measured 98.9% and explain.rego 98.0%.
+# runtimeguard.rego measured 98.9% and explain.rego 99.0% (its one uncovered line, the
+# "does not meet" verdict, is a fallback no input reaches).
 floors=(policies/runtimeguard.rego=90 policies/explain.rego=95)
 
 # failures RESULTS_JSON: prints each failing or erroring test with its location and error, and
