@@ -46,13 +46,24 @@ func DefaultOptions() Options {
 	}
 }
 
-// AddFlags registers the flags.
+// AddFlags registers every flag: what AddClusterFlags and AddDecisionFlags register.
 func (o *Options) AddFlags(fs *pflag.FlagSet) {
+	o.AddClusterFlags(fs)
+	o.AddDecisionFlags(fs)
+}
+
+// AddClusterFlags registers the flags that say what the cluster and the policy are: enough for
+// a command that reads availability without deciding (inventory).
+func (o *Options) AddClusterFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&o.PolicyDirs, "policies", o.PolicyDirs, "directory of .rego and data files; repeat to merge several (none: the embedded default policy); serve reloads it on change")
 	fs.StringSliceVar(&o.ClusterFiles, "cluster", o.ClusterFiles, "files holding the cluster's Namespaces, Nodes and RuntimeClasses (YAML or JSON, multi-document or List), used instead of an API server")
+	fs.BoolVar(&o.RequireAdvertisedHandlers, "require-advertised-handlers", o.RequireAdvertisedHandlers, "deny runtime classes whose handler no node is known to run, instead of warning")
+}
+
+// AddDecisionFlags registers the flags that say how Pods are decided.
+func (o *Options) AddDecisionFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Enforcement, "enforcement", o.Enforcement, "enforce: deny pods the policy rejects; warn: admit them with warnings (per namespace: label runtimeguard.io/enforcement=warn)")
 	fs.StringVar(&o.Namespace, "namespace", o.Namespace, "namespace runtimeguard runs in; exempt from review (default $POD_NAMESPACE)")
-	fs.BoolVar(&o.RequireAdvertisedHandlers, "require-advertised-handlers", o.RequireAdvertisedHandlers, "deny runtime classes whose handler no node is known to run, instead of warning")
 	fs.DurationVar(&o.EvalTimeout, "eval-timeout", o.EvalTimeout, "deadline of one policy evaluation; keep it well under the webhook timeoutSeconds")
 }
 

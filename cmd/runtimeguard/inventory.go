@@ -65,7 +65,7 @@ runtimeguard_drift_findings). Exit code: 0, or 1 with --fail-on-drift when there
 		},
 	}
 	fs := cmd.Flags()
-	opts.AddFlags(fs)
+	opts.AddClusterFlags(fs)
 	live.add(cmd)
 	fs.StringVarP(&output, "output", "o", "table", "table or json")
 	fs.BoolVar(&failOnDrift, "fail-on-drift", false, "exit 1 when there is any drift finding")
