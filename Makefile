@@ -109,7 +109,7 @@ test: lint opa-test policy-suites unit e2e soak-short static-check fuzz-short vu
 
 .PHONY: demo
 demo: build ## Start a local control plane with the webhook enforcing policy, apply examples, print what happened.
-	e2e/tools/build.sh etcd kube
+	e2e/tools/build.sh etcd kube helm
 	$(GO) run ./e2e/demo $(DEMO_ARGS)
 
 .PHONY: bench
