@@ -39,7 +39,7 @@ const injectCAFrom = "cert-manager.io/inject-ca-from"
 // and a forced renewal (as `cmctl renew` does it) reaches the running process with no failed
 // admission and no restart.
 func TestCertManagerIssuesTheServingCertificateAndRenewsWithoutFailedAdmissions(t *testing.T) {
-	ensureWebhook(t)
+	ensureStandardCluster(t)
 	ctx := context.Background()
 	r, err := harness.RenderChart(ctx, "--set", "extraServingSANs={127.0.0.1}")
 	if err != nil {
@@ -163,6 +163,9 @@ func TestCertManagerIssuesTheServingCertificateAndRenewsWithoutFailedAdmissions(
 	}); err != nil {
 		t.Fatal(err)
 	}
+	if err := harness.WaitForStandardView(ctx, webhook, viewTimeout); err != nil {
+		t.Fatal(err)
+	}
 
 	// The chart's webhook configurations pointed at the process, keeping the inject-ca-from
 	// annotation (PointAt drops it) and with no caBundle: only the cainjector can make them work.
@@ -193,7 +196,10 @@ func TestCertManagerIssuesTheServingCertificateAndRenewsWithoutFailedAdmissions(
 	// Forced renewal under load.
 	writes, _ := volume.Writes()
 	load := startAdmissionLoad(4)
-	time.Sleep(time.Second)
+	defer load.stop()
+	if err := load.waitOK(minAdmissions, 30*time.Second); err != nil {
+		t.Fatalf("before the forced renewal: %v", err)
+	}
 	forced := time.Now()
 	if err := forceRenewal(ctx, serving); err != nil {
 		load.stop()
@@ -233,13 +239,20 @@ func TestCertManagerIssuesTheServingCertificateAndRenewsWithoutFailedAdmissions(
 		onDisk = at.Sub(forced)
 	}
 	served := time.Since(forced)
-	time.Sleep(time.Second)
-	ok, failed, firstFail := load.stop()
 	if err != nil {
 		t.Fatalf("the webhook still serves serial %s after the forced renewal (Secret renewed after %s; see %s): %v", before, time.Duration(inSecret.Load()), cm.logPath, err)
 	}
+	// Admissions go on with the renewed certificate.
+	afterErr := load.waitOK(load.ok.Load()+minAdmissions, 30*time.Second)
+	ok, failed, firstFail := load.stop()
+	if afterErr != nil {
+		t.Errorf("after the renewal: %v", afterErr)
+	}
 	if failed > 0 {
 		t.Errorf("%d of %d admissions failed during the renewal; first: %v", failed, ok+failed, firstFail)
+	}
+	if ok < 2*minAdmissions {
+		t.Errorf("only %d admissions succeeded through the renewal, want at least %d", ok, 2*minAdmissions)
 	}
 	if webhook.Exited() {
 		t.Errorf("the webhook exited during the renewal; see %s", webhook.LogPath)

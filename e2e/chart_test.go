@@ -27,7 +27,7 @@ import (
 // the suite's (clientConfig.url, written by another field manager) would merge both into an
 // invalid object, which says nothing about the chart.
 func TestChartManifestsAreAcceptedByTheAPIServer(t *testing.T) {
-	ensureWebhook(t)
+	ensureStandardCluster(t)
 	ctx := context.Background()
 	files, err := filepath.Glob(filepath.Join(s.root, "charts", "runtimeguard", "ci", "*.yaml"))
 	if err != nil {

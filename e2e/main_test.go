@@ -6,10 +6,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -183,6 +186,105 @@ func ensureWebhook(t *testing.T) {
 		t.Fatalf("restarting the webhook: %v", err)
 	}
 	s.webhook = w
+}
+
+// viewTimeout bounds how long a webhook may take to observe a change of the cluster. Informer
+// events arrive within milliseconds; after an API server restart the reflectors reconnect with
+// a back-off of up to 30 s.
+const viewTimeout = 60 * time.Second
+
+// ensureStandardCluster is how every scenario starts, so that none depends on what ran before
+// it or in which order: the suite's webhook runs and is the one registered; the Nodes and
+// RuntimeClasses in the API are the standard ones (a scenario whose cleanup failed is repaired
+// here, and logged); and the webhook's own view, read from its metrics (computed from the same
+// informer caches admission decides with), shows exactly the standard cluster. Without the last
+// wait a scenario could be decided on a view that has not yet seen the previous scenario's
+// cleanup (a GPU node still NotReady, say).
+func ensureStandardCluster(t *testing.T) {
+	t.Helper()
+	ensureWebhook(t)
+	ctx := context.Background()
+	changed, err := harness.RestoreStandardCluster(ctx, s.client)
+	if err != nil {
+		t.Fatalf("restoring the standard cluster: %v", err)
+	}
+	if len(changed) > 0 {
+		t.Logf("an earlier scenario left the cluster changed; restored: %s", strings.Join(changed, "; "))
+	}
+	if registered, err := suiteWebhookRegistered(ctx); err != nil || !registered {
+		t.Logf("the suite's webhook configurations are not registered (%v): re-registering", err)
+		restoreSuiteWebhook(t)
+	}
+	if err := harness.WaitForStandardView(ctx, s.webhook, viewTimeout); err != nil {
+		t.Fatal(err)
+	}
+	// Ready: its view is fresh (an API server restart in an earlier scenario is over).
+	if err := waitReadyz(s.webhook, true, viewTimeout); err != nil {
+		t.Fatalf("the suite's webhook is not ready: %v\n%s", err, readyzBody(s.webhook))
+	}
+}
+
+// waitStandardView waits until each webhook (the suite's when none is given) has observed the
+// standard cluster: a cleanup that restores Nodes or RuntimeClasses calls it, since a restore
+// is not done until the webhooks deciding the next admissions have seen it. It reports
+// failures with t.Errorf (it runs in cleanups) and returns whether all observed it.
+func waitStandardView(t *testing.T, ws ...*harness.Webhook) bool {
+	t.Helper()
+	if len(ws) == 0 {
+		ws = []*harness.Webhook{s.webhook}
+	}
+	ok := true
+	for _, w := range ws {
+		if w.Exited() {
+			continue
+		}
+		if err := harness.WaitForStandardView(context.Background(), w, viewTimeout); err != nil {
+			t.Errorf("after restoring the standard cluster: %v", err)
+			ok = false
+		}
+	}
+	return ok
+}
+
+// restoreNodes writes the standard spec of the named Nodes back and waits until the suite's
+// webhook has observed the standard cluster again: the cleanup of scenarios that change Nodes.
+func restoreNodes(t *testing.T, names ...string) {
+	t.Helper()
+	for _, n := range harness.StandardNodes() {
+		if slices.Contains(names, n.Name) {
+			if err := harness.ApplyNode(context.Background(), s.client, n); err != nil {
+				t.Errorf("restoring Node %s: %v", n.Name, err)
+			}
+		}
+	}
+	waitStandardView(t)
+}
+
+// suiteWebhookRegistered reports whether both webhook configurations in the API are the
+// suite's (its URL and CA bundle on every webhook).
+func suiteWebhookRegistered(ctx context.Context) (bool, error) {
+	m := &admissionregistrationv1.MutatingWebhookConfiguration{}
+	if err := s.client.Get(ctx, client.ObjectKeyFromObject(s.rendered.Mutating), m); err != nil {
+		return false, err
+	}
+	v := &admissionregistrationv1.ValidatingWebhookConfiguration{}
+	if err := s.client.Get(ctx, client.ObjectKeyFromObject(s.rendered.Validating), v); err != nil {
+		return false, err
+	}
+	var got, want []admissionregistrationv1.WebhookClientConfig
+	for _, w := range m.Webhooks {
+		got = append(got, w.ClientConfig)
+	}
+	for _, w := range v.Webhooks {
+		got = append(got, w.ClientConfig)
+	}
+	for _, w := range s.rendered.Mutating.Webhooks {
+		want = append(want, w.ClientConfig)
+	}
+	for _, w := range s.rendered.Validating.Webhooks {
+		want = append(want, w.ClientConfig)
+	}
+	return equality.Semantic.DeepEqual(got, want), nil
 }
 
 // certManagerCRDs returns the directory of cert-manager's CRDs in the Go module cache.

@@ -3,13 +3,13 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -65,7 +65,7 @@ func className(p *corev1.Pod) string { return ptr.Deref(p.Spec.RuntimeClassName,
 
 // Scenario 1.
 func TestUntrustedPodGetsGVisorWithOverheadAndScheduling(t *testing.T) {
-	ensureWebhook(t)
+	ensureStandardCluster(t)
 	p := mustCreatePod(t, harness.Pod(nsUntrusted, ""))
 	if className(p) != "gvisor" {
 		t.Fatalf("runtimeClassName = %q, want gvisor", className(p))
@@ -87,11 +87,14 @@ func TestUntrustedPodGetsGVisorWithOverheadAndScheduling(t *testing.T) {
 
 // Scenario 2.
 func TestDeploymentPodsCreatedByControllerManagerGetTheClass(t *testing.T) {
-	ensureWebhook(t)
+	ensureStandardCluster(t)
 	ctx := context.Background()
-	labels := map[string]string{"app": "e2e-deploy"}
+	// A name of its own per run: a Deployment of an earlier run (-count) may still be being
+	// garbage collected, with its Pods.
+	name := uniqueName("e2e-deploy")
+	labels := map[string]string{"app": name}
 	d := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Namespace: nsUntrusted, Name: "e2e-deploy"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: nsUntrusted, Name: name},
 		Spec: appsv1.DeploymentSpec{
 			Replicas: ptr.To[int32](3),
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
@@ -124,7 +127,7 @@ func TestDeploymentPodsCreatedByControllerManagerGetTheClass(t *testing.T) {
 
 // Scenario 3.
 func TestFinancialPodAskingForGVisorIsRejected(t *testing.T) {
-	ensureWebhook(t)
+	ensureStandardCluster(t)
 	p := harness.Pod(nsFinancial, "")
 	p.Spec.RuntimeClassName = ptr.To("gvisor")
 	_, err := createPod(t, p)
@@ -134,7 +137,7 @@ func TestFinancialPodAskingForGVisorIsRejected(t *testing.T) {
 
 // Scenario 4.
 func TestHandlerAdvertisedLaterIsAdmittedOnceANodeReportsIt(t *testing.T) {
-	ensureWebhook(t)
+	ensureStandardCluster(t)
 	ctx := context.Background()
 	rc := &nodev1.RuntimeClass{ObjectMeta: metav1.ObjectMeta{Name: "wasm"}, Handler: "spin"}
 	if err := harness.ApplyClasses(ctx, s.client, []*nodev1.RuntimeClass{rc}); err != nil {
@@ -145,8 +148,22 @@ func TestHandlerAdvertisedLaterIsAdmittedOnceANodeReportsIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		_ = s.client.Delete(ctx, rc)
-		_ = s.client.Delete(ctx, node.Object())
+		// The Node first, and wait until the webhook has seen it go (class wasm left without a
+		// usable node), then the class, and wait until the webhook's view is the standard one:
+		// both deletions observed.
+		if err := s.client.Delete(ctx, node.Object()); client.IgnoreNotFound(err) != nil {
+			t.Errorf("deleting Node %s: %v", node.Name, err)
+		}
+		if err := harness.WaitForView(ctx, s.webhook, viewTimeout, "Node wasm-1 deleted", func(v harness.ClusterView) bool {
+			c, ok := v["wasm"]
+			return !ok || c.Usable == 0
+		}); err != nil {
+			t.Error(err)
+		}
+		if err := s.client.Delete(ctx, rc); client.IgnoreNotFound(err) != nil {
+			t.Errorf("deleting RuntimeClass %s: %v", rc.Name, err)
+		}
+		waitStandardView(t)
 	})
 	pod := func() *corev1.Pod {
 		p := harness.Pod(nsPlain, uniqueName("wasm"))
@@ -183,19 +200,12 @@ func TestHandlerAdvertisedLaterIsAdmittedOnceANodeReportsIt(t *testing.T) {
 
 // Scenario 5.
 func TestNotReadyThenCordonedNodeMakesClassUnavailableAndUntrustedFallsBackToKata(t *testing.T) {
-	ensureWebhook(t)
+	ensureStandardCluster(t)
 	ctx := context.Background()
 	sandbox := harness.StandardNodes()[0]
-	t.Cleanup(func() {
-		if err := harness.ApplyNode(ctx, s.client, harness.StandardNodes()[0]); err != nil {
-			t.Errorf("restoring %s: %v", sandbox.Name, err)
-		}
-		for _, n := range harness.StandardNodes()[1:3] {
-			if err := harness.ApplyNode(ctx, s.client, n); err != nil {
-				t.Errorf("restoring %s: %v", n.Name, err)
-			}
-		}
-	})
+	// Restore sandbox-1, kata-1 and gpu-1, and wait until the webhook has seen them Ready and
+	// schedulable again.
+	t.Cleanup(func() { restoreNodes(t, "sandbox-1", "kata-1", "gpu-1") })
 	for _, step := range []struct {
 		name   string
 		change func(*harness.NodeSpec)
@@ -250,7 +260,7 @@ func TestNotReadyThenCordonedNodeMakesClassUnavailableAndUntrustedFallsBackToKat
 
 // Scenario 6.
 func TestGPUPodsGetNvidiaAndUntrustedGPUPodsGetGVisorNvidia(t *testing.T) {
-	ensureWebhook(t)
+	ensureStandardCluster(t)
 	for ns, want := range map[string]string{nsPlain: "nvidia", nsUntrusted: "gvisor-nvidia"} {
 		p := harness.Pod(ns, "")
 		p.Spec.Containers[0].Resources.Limits = corev1.ResourceList{"nvidia.com/gpu": resource.MustParse("1")}
@@ -263,7 +273,7 @@ func TestGPUPodsGetNvidiaAndUntrustedGPUPodsGetGVisorNvidia(t *testing.T) {
 
 // Scenario 7.
 func TestKubeSystemAndIgnoredNamespacesAreUntouched(t *testing.T) {
-	ensureWebhook(t)
+	ensureStandardCluster(t)
 	for _, ns := range []string{"kube-system", nsIgnored} {
 		p := harness.Pod(ns, "")
 		p.Labels = map[string]string{"runtimeguard.io/workload": "untrusted"}
@@ -276,22 +286,23 @@ func TestKubeSystemAndIgnoredNamespacesAreUntouched(t *testing.T) {
 
 // Scenario 8.
 func TestWarnModeAdmitsAndKubectlPrintsTheWarning(t *testing.T) {
-	ensureWebhook(t)
+	ensureStandardCluster(t)
 	kubectl := filepath.Join(s.root, "bin", "kubectl")
 	if err := controlplane.RequireBinaries(filepath.Dir(kubectl), "kubectl"); err != nil {
 		t.Fatal(err)
 	}
+	name := uniqueName("warned") // a name of its own per run: kubectl apply must create it
 	manifest := fmt.Sprintf(`apiVersion: v1
 kind: Pod
 metadata:
-  name: warned
+  name: %s
   namespace: %s
 spec:
   runtimeClassName: gvisor
   containers:
   - name: app
     image: registry.example.com/app:1
-`, nsWarn)
+`, name, nsWarn)
 	cmd := exec.Command(kubectl, "--kubeconfig", s.cp.Kubeconfig, "apply", "-f", "-")
 	cmd.Stdin = strings.NewReader(manifest)
 	var stdout, stderr bytes.Buffer
@@ -299,8 +310,8 @@ spec:
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("kubectl apply: %v\n%s", err, stderr.String())
 	}
-	if !strings.Contains(stdout.String(), "pod/warned created") {
-		t.Errorf("kubectl stdout %q, want pod/warned created", stdout.String())
+	if !strings.Contains(stdout.String(), "pod/"+name+" created") {
+		t.Errorf("kubectl stdout %q, want pod/%s created", stdout.String(), name)
 	}
 	want := `Warning: runtimeguard warn mode, would deny: namespace "warn-e2e" is runtimeguard.io/tenancy=financial, which needs isolation >= 2`
 	if !strings.Contains(stderr.String(), want) {
@@ -310,9 +321,12 @@ spec:
 
 // Scenario 9.
 func TestWebhookDownFailsClosedButKubeSystemStillWorks(t *testing.T) {
-	ensureWebhook(t)
+	ensureStandardCluster(t)
 	s.webhook.Stop()
-	t.Cleanup(func() { ensureWebhook(t) })
+	t.Cleanup(func() {
+		ensureWebhook(t)
+		waitStandardView(t)
+	})
 	_, err := createPod(t, harness.Pod(nsUntrusted, ""))
 	wantDenied(t, err, `failed calling webhook "mutate.runtimeguard.io"`)
 	if _, err := createPod(t, harness.Pod("kube-system", "")); err != nil {
@@ -325,33 +339,20 @@ func TestWebhookDownFailsClosedButKubeSystemStillWorks(t *testing.T) {
 
 // Scenario 10.
 func TestServingCertificateRotatedOnDiskWithoutFailedAdmissions(t *testing.T) {
-	ensureWebhook(t)
+	ensureStandardCluster(t)
 	before, err := s.webhook.ServingSerial(s.certs.CAPEM)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	var ok, failed atomic.Int64
-	var firstErr atomic.Value
-	for w := 0; w < 4; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				if err := s.client.Create(context.Background(), harness.Pod(nsUntrusted, uniqueName("rot")), client.DryRunAll); err != nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, err)
-				} else {
-					ok.Add(1)
-				}
-			}
-		}()
+	// Pod creates through the API server from 4 goroutines: admitted before the rotation,
+	// through it, and with the new certificate after it.
+	load := startAdmissionLoad(4)
+	defer load.stop()
+	if err := load.waitOK(minAdmissions, 30*time.Second); err != nil {
+		t.Fatalf("before the rotation: %v", err)
 	}
-	time.Sleep(time.Second)
 	rotated := time.Now()
 	if err := s.certs.Rotate(s.certDir, []string{"127.0.0.1", "localhost"}, 24*time.Hour); err != nil {
-		cancel()
 		t.Fatal(err)
 	}
 	var after string
@@ -360,28 +361,61 @@ func TestServingCertificateRotatedOnDiskWithoutFailedAdmissions(t *testing.T) {
 		return err == nil && after != before, err
 	})
 	pickedUp := time.Since(rotated)
-	time.Sleep(time.Second)
-	cancel()
-	wg.Wait()
 	if werr != nil {
 		t.Fatalf("the webhook still serves the old certificate: %v", werr)
 	}
-	if failed.Load() > 0 {
-		t.Errorf("%d of %d admissions failed during rotation; first: %v", failed.Load(), failed.Load()+ok.Load(), firstErr.Load())
+	// The API server keeps its connections: admissions must go on after the new certificate
+	// is served (on connections made before and after it).
+	afterErr := load.waitOK(load.ok.Load()+minAdmissions, 30*time.Second)
+	ok, failed, first := load.stop()
+	if afterErr != nil {
+		t.Errorf("after the rotation: %v", afterErr)
+	}
+	if failed > 0 {
+		t.Errorf("%d of %d admissions failed during rotation; first: %v", failed, failed+ok, first)
+	}
+	if ok < 2*minAdmissions {
+		t.Errorf("only %d admissions succeeded during the test, want at least %d: the test proves nothing", ok, 2*minAdmissions)
 	}
 	measure("scenario 10: new serving certificate served %s after rotation on disk; %d admissions during the test, %d failed",
-		pickedUp.Round(time.Millisecond), ok.Load()+failed.Load(), failed.Load())
+		pickedUp.Round(time.Millisecond), ok+failed, failed)
 }
 
 // Scenario 11.
 func TestCustomPolicyDirectoryWithDenyRuleIsLoadedLive(t *testing.T) {
-	ensureWebhook(t)
+	ensureStandardCluster(t)
 	ctx := context.Background()
 	rule := filepath.Join(s.policyDir, "no-latest.rego")
 	broken := filepath.Join(s.policyDir, "broken.rego")
+	latest := func() *corev1.Pod {
+		p := harness.Pod(nsPlain, uniqueName("latest"))
+		p.Spec.Containers[0].Image = "registry.example.com/app:latest"
+		return p
+	}
+	// Without the rule, a :latest image is admitted; with it, the wait below proves the rule.
+	if err := s.client.Create(ctx, latest(), client.DryRunAll); err != nil {
+		t.Fatalf("a :latest image is denied before the rule is written: %v", err)
+	}
 	t.Cleanup(func() {
-		_ = os.Remove(rule)
-		_ = os.Remove(broken)
+		for _, f := range []string{rule, broken} {
+			if err := os.Remove(f); err != nil && !os.IsNotExist(err) {
+				t.Errorf("removing %s: %v", f, err)
+			}
+		}
+		// The policy set is back to the suite's once the webhook has reloaded it: a good set
+		// serving (not stale) that admits a :latest image again.
+		var lastErr error
+		if err := controlplane.Wait(ctx, 30*time.Second, func(ctx context.Context) (bool, error) {
+			stale, err := s.webhook.MetricSum("runtimeguard_policy_stale", nil)
+			if err != nil || stale != 0 {
+				lastErr = fmt.Errorf("runtimeguard_policy_stale %v (%v)", stale, err)
+				return false, nil
+			}
+			lastErr = s.client.Create(ctx, latest(), client.DryRunAll)
+			return lastErr == nil, nil
+		}); err != nil {
+			t.Errorf("the webhook did not reload the policy set without the test's files: %v (%v)", err, lastErr)
+		}
 	})
 	err := os.WriteFile(rule, []byte(`package runtimeguard
 
@@ -394,11 +428,6 @@ deny contains msg if {
 	if err != nil {
 		t.Fatal(err)
 	}
-	latest := func() *corev1.Pod {
-		p := harness.Pod(nsPlain, uniqueName("latest"))
-		p.Spec.Containers[0].Image = "registry.example.com/app:latest"
-		return p
-	}
 	written := time.Now()
 	var lastErr error
 	if err := controlplane.Wait(ctx, 15*time.Second, func(ctx context.Context) (bool, error) {
@@ -410,15 +439,21 @@ deny contains msg if {
 	measure("scenario 11: policy directory change enforced %s after the file was written", time.Since(written).Round(time.Millisecond))
 	wantDenied(t, lastErr, `container "app" uses a :latest image`)
 
-	// A broken file is rejected; the last good set keeps serving.
+	// A broken file is rejected; the last good set keeps serving. (The counter is read first:
+	// an earlier run in the same process may have counted errors already.)
+	errorsBefore, err := s.webhook.MetricSum("runtimeguard_policy_reload_errors_total", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(broken, []byte("package runtimeguard\n\ndeny contains msg if {\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := controlplane.Wait(ctx, 15*time.Second, func(ctx context.Context) (bool, error) {
-		m, err := s.webhook.Metrics()
-		return err == nil && strings.Contains(m, "runtimeguard_policy_reload_errors_total 1"), err
+		n, err := s.webhook.MetricSum("runtimeguard_policy_reload_errors_total", nil)
+		stale, serr := s.webhook.MetricSum("runtimeguard_policy_stale", nil)
+		return err == nil && serr == nil && n > errorsBefore && stale == 1, errors.Join(err, serr)
 	}); err != nil {
-		t.Fatalf("reload error not reported in metrics: %v", err)
+		t.Fatalf("reload error not reported in metrics (runtimeguard_policy_reload_errors_total above %v, runtimeguard_policy_stale 1): %v", errorsBefore, err)
 	}
 	_, err = createPod(t, latest())
 	wantDenied(t, err, `uses a :latest image`)
@@ -427,13 +462,13 @@ deny contains msg if {
 
 // Scenario 12.
 func TestLatencyAddedByTheWebhookOverAThousandPodCreates(t *testing.T) {
-	ensureWebhook(t)
+	ensureStandardCluster(t)
 	ctx := context.Background()
 	const n = 1000
 	run := func(ns string) []time.Duration {
 		lat := make([]time.Duration, 0, n)
 		for i := 0; i < n; i++ {
-			p := harness.Pod(ns, fmt.Sprintf("lat-%d", i))
+			p := harness.Pod(ns, uniqueName("lat")) // unique across runs (-count)
 			start := time.Now()
 			if err := s.client.Create(ctx, p); err != nil {
 				t.Fatalf("create %d: %v", i, err)
@@ -452,12 +487,27 @@ func TestLatencyAddedByTheWebhookOverAThousandPodCreates(t *testing.T) {
 	if err := s.rendered.Delete(ctx, s.client); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if err := s.rendered.Apply(ctx, s.client); err != nil {
-			t.Errorf("re-registering the webhook: %v", err)
+	t.Cleanup(func() { restoreSuiteWebhook(t) })
+	// The API server drops the configurations asynchronously: wait until it calls neither
+	// webhook, i.e. a Pod is not mutated and a Pod naming a class the validating webhook
+	// denies in an untrusted namespace (nvidia: no isolation) is admitted.
+	var lastErr error
+	if err := controlplane.Wait(ctx, 30*time.Second, func(ctx context.Context) (bool, error) {
+		p := harness.Pod("latency-without", uniqueName("lat-probe"))
+		if lastErr = s.client.Create(ctx, p, client.DryRunAll); lastErr != nil {
+			return false, nil
 		}
-	})
-	time.Sleep(2 * time.Second) // let the API server drop the webhook configurations
+		if className(p) != "" {
+			lastErr = fmt.Errorf("pod still mutated (%q)", className(p))
+			return false, nil
+		}
+		named := harness.Pod("latency-without", uniqueName("lat-probe"))
+		named.Spec.RuntimeClassName = ptr.To("nvidia")
+		lastErr = s.client.Create(ctx, named, client.DryRunAll)
+		return lastErr == nil, nil
+	}); err != nil {
+		t.Fatalf("the API server still calls the webhook after its configurations were deleted: %v (%v)", err, lastErr)
+	}
 	without := run("latency-without")
 	p50w, p99w := percentiles(with)
 	p50o, p99o := percentiles(without)

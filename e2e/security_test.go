@@ -37,7 +37,7 @@ func tlsDial(cfg *tls.Config) (*tls.Conn, error) {
 
 // The webhook serves TLS 1.2 with forward-secret AEAD suites and TLS 1.3, nothing older or weaker.
 func TestTLSRefusesOldVersionsAndWeakCiphersAndServesModernOnes(t *testing.T) {
-	ensureWebhook(t)
+	ensureStandardCluster(t)
 	refused := []struct {
 		name string
 		cfg  *tls.Config
@@ -97,7 +97,7 @@ func TestTLSRefusesOldVersionsAndWeakCiphersAndServesModernOnes(t *testing.T) {
 // A plain HTTP request on the webhook port gets Go's 400 for HTTP on an HTTPS port, never an
 // AdmissionReview.
 func TestTLSPlainHTTPIsNotServedAsAnAdmission(t *testing.T) {
-	ensureWebhook(t)
+	ensureStandardCluster(t)
 	body := `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"x"}}`
 	resp, err := http.Post(fmt.Sprintf("http://127.0.0.1:%d%s", s.webhook.Port, "/mutate-v1-pod"), "application/json", strings.NewReader(body))
 	if err != nil {
@@ -136,7 +136,7 @@ func (d *dribble) Read(p []byte) (int, error) {
 // off by the webhook's body deadline (10 s), over HTTP/1.1 and HTTP/2 alike, instead of holding
 // a connection and a goroutine for as long as it likes.
 func TestTLSSlowBodyIsCutOffByTheBodyDeadline(t *testing.T) {
-	ensureWebhook(t)
+	ensureStandardCluster(t)
 	for _, proto := range []string{"http/1.1", "h2"} {
 		t.Run(proto, func(t *testing.T) {
 			t.Parallel()
@@ -204,7 +204,7 @@ func saClient(t *testing.T) (client.Client, string) {
 // input needs, Nodes, Namespaces and RuntimeClasses, and nothing else: no Secret anywhere, no
 // Pod, no write.
 func TestRBACServiceAccountReadsWhatThePolicyNeedsAndNothingElse(t *testing.T) {
-	ensureWebhook(t)
+	ensureStandardCluster(t)
 	ctx := context.Background()
 	sa, user := saClient(t)
 	// Objects to aim the forbidden writes at, created as the admin.
@@ -351,25 +351,22 @@ func createEventually(t *testing.T, ns string) *corev1.Pod {
 // commands, run verbatim, unlock one namespace and then all; re-registering and restarting
 // brings enforcement back.
 func TestLockoutExemptNamespacesStillWorkAndTheDocumentedRecoveryRestoresPodCreation(t *testing.T) {
-	ensureWebhook(t)
+	ensureStandardCluster(t)
 	ctx := context.Background()
 	deleteArgs, labelArgs := recoveryCommands(t)
 	if want := []string{"delete", "mutatingwebhookconfiguration,validatingwebhookconfiguration", s.rendered.Mutating.Name}; strings.Join(deleteArgs, " ") != strings.Join(want, " ") ||
 		s.rendered.Validating.Name != s.rendered.Mutating.Name {
 		t.Fatalf("the README says kubectl %s; the chart's configurations are %s and %s", strings.Join(deleteArgs, " "), s.rendered.Mutating.Name, s.rendered.Validating.Name)
 	}
-	const locked = "lockout-e2e"
+	// A namespace of its own per run: the test labels it runtimeguard.io/ignore=true.
+	locked := uniqueName("lockout-e2e")
 	if err := harness.EnsureNamespace(ctx, s.client, locked, map[string]string{"runtimeguard.io/tenancy": "untrusted"}); err != nil {
 		t.Fatal(err)
 	}
 
 	s.webhook.Stop()
-	t.Cleanup(func() {
-		if err := s.rendered.Apply(ctx, s.client); err != nil {
-			t.Errorf("re-registering the webhook: %v", err)
-		}
-		ensureWebhook(t)
-	})
+	// Restart, re-register, and wait until the API server calls the suite's webhook again.
+	t.Cleanup(func() { restoreSuiteWebhook(t) })
 	for _, ns := range []string{"kube-system", harness.Namespace} {
 		if _, err := createPod(t, harness.Pod(ns, "")); err != nil {
 			t.Errorf("pod in %s rejected while the webhook is down: %v", ns, err)

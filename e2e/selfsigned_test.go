@@ -36,7 +36,7 @@ import (
 // configurations (rendered without one), serve admissions through the API server, renew the
 // certificate, and hand over when one replica stops, with no failed admission.
 func TestSelfSignedModeTwoReplicasBootstrapInjectAndRenew(t *testing.T) {
-	ensureWebhook(t)
+	ensureStandardCluster(t)
 	ctx := context.Background()
 	// The chart's schema accepts only whole hours for selfSignedCerts.certValidity
 	// (^[1-9][0-9]*h$), so the short validity that makes a renewal happen during the test is
@@ -152,6 +152,12 @@ func TestSelfSignedModeTwoReplicasBootstrapInjectAndRenew(t *testing.T) {
 	for i, w := range replicas {
 		lb.AddBackend(fmt.Sprintf("replica-%d", i), fmt.Sprintf("127.0.0.1:%d", w.Port), fmt.Sprintf("http://127.0.0.1:%d/readyz", w.HealthPort))
 	}
+	// The admissions below go to either replica: each must have the standard cluster in view.
+	for _, w := range replicas {
+		if err := harness.WaitForStandardView(ctx, w, viewTimeout); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if got := lb.Ready(); len(got) != 2 {
 		t.Fatalf("balancer backends ready: %v, want both replicas", got)
 	}
@@ -191,20 +197,28 @@ func TestSelfSignedModeTwoReplicasBootstrapInjectAndRenew(t *testing.T) {
 	due := leaf.NotAfter.Add(-leaf.NotAfter.Sub(leaf.NotBefore) / 3)
 	perBefore := replicaAdmissions(replicas)
 	load := startAdmissionLoad(4)
+	defer load.stop()
 	var serials []string
 	err = controlplane.Wait(ctx, time.Until(due)+30*time.Second, func(context.Context) (bool, error) {
 		serials = servedSerials(t, replicas, bundle)
 		return serials[0] != first && serials[0] == serials[1], nil
 	})
 	renewedAt := time.Now()
-	time.Sleep(time.Second)
-	ok, failed, firstFail := load.stop()
 	if err != nil {
 		t.Fatalf("the replicas did not both serve a renewed certificate (serials %v, first %s, due %s): %v",
 			serials, first, due.Format(time.RFC3339), err)
 	}
+	// Admissions go on with the renewed certificate.
+	afterErr := load.waitOK(load.ok.Load()+minAdmissions, 30*time.Second)
+	ok, failed, firstFail := load.stop()
+	if afterErr != nil {
+		t.Errorf("after the renewal: %v", afterErr)
+	}
 	if failed > 0 {
 		t.Errorf("%d of %d admissions failed during the renewal; first: %v", failed, ok+failed, firstFail)
+	}
+	if ok < 2*minAdmissions {
+		t.Errorf("only %d admissions succeeded through the renewal, want at least %d", ok, 2*minAdmissions)
 	}
 	if err := s.client.Get(ctx, secretKey, &secret); err != nil {
 		t.Fatal(err)
@@ -244,14 +258,24 @@ func TestSelfSignedModeTwoReplicasBootstrapInjectAndRenew(t *testing.T) {
 	}
 	other := 1 - busy
 	load = startAdmissionLoad(4)
-	time.Sleep(500 * time.Millisecond)
+	defer load.stop()
+	if err := load.waitOK(minAdmissions, 30*time.Second); err != nil {
+		t.Fatalf("before stopping replica-%d: %v", busy, err)
+	}
 	stopped := time.Now()
 	replicas[busy].Stop()
 	drained := time.Since(stopped)
-	time.Sleep(time.Second)
+	// The other replica alone serves the load.
+	afterErr = load.waitOK(load.ok.Load()+minAdmissions, 30*time.Second)
 	ok, failed, firstFail = load.stop()
+	if afterErr != nil {
+		t.Errorf("after replica-%d stopped: %v", busy, afterErr)
+	}
 	if failed > 0 {
 		t.Errorf("%d of %d admissions failed while replica-%d stopped; first: %v", failed, ok+failed, busy, firstFail)
+	}
+	if ok < 2*minAdmissions {
+		t.Errorf("only %d admissions succeeded while replica-%d stopped, want at least %d", ok, busy, 2*minAdmissions)
 	}
 	after := replicaAdmissions(replicas[other : other+1])[0]
 	if after <= per[other] {
@@ -343,9 +367,11 @@ func deleteObjects(t *testing.T, objs []*unstructured.Unstructured) {
 	}
 }
 
-// restoreSuiteWebhook re-registers the suite's webhook and waits until the API server admits
-// through it again (a mutated dry-run Pod), so the next scenario does not race the API
-// server's view of the configurations.
+// restoreSuiteWebhook re-registers the suite's webhook and waits until the API server calls it
+// again for both webhooks, so the next scenario does not race the API server's view of the
+// configurations: a dry-run Pod is mutated, and the suite's process counted a mutating and a
+// validating call for it (which an older configuration pointing at another replica that still
+// runs would not do).
 func restoreSuiteWebhook(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
@@ -355,14 +381,38 @@ func restoreSuiteWebhook(t *testing.T) {
 		return
 	}
 	var lastErr error
-	err := controlplane.Wait(ctx, 20*time.Second, func(ctx context.Context) (bool, error) {
+	err := controlplane.Wait(ctx, 30*time.Second, func(ctx context.Context) (bool, error) {
+		before, err := suiteCalls()
+		if err != nil {
+			return false, err
+		}
 		p := harness.Pod(nsUntrusted, uniqueName("restore"))
 		lastErr = s.client.Create(ctx, p, client.DryRunAll)
+		after, err := suiteCalls()
+		if err != nil {
+			return false, err
+		}
+		if lastErr == nil && (after[0] <= before[0] || after[1] <= before[1]) {
+			lastErr = fmt.Errorf("admitted, but not through the suite's webhook for both webhooks (mutate, validate calls %v -> %v)", before, after)
+		}
 		return lastErr == nil && className(p) == "gvisor", nil
 	})
 	if err != nil {
 		t.Errorf("the suite's webhook does not admit again after re-registering: %v (%v)", err, lastErr)
 	}
+}
+
+// suiteCalls returns the mutating and validating calls the suite's webhook has answered.
+func suiteCalls() ([2]float64, error) {
+	var out [2]float64
+	for i, name := range []string{"mutate", "validate"} {
+		n, err := s.webhook.MetricSum("runtimeguard_admissions_total", map[string]string{"webhook": name})
+		if err != nil {
+			return out, err
+		}
+		out[i] = n
+	}
+	return out, nil
 }
 
 func caBundles(t *testing.T, name string) [][]byte {
@@ -479,6 +529,27 @@ func startAdmissionLoad(workers int) *admissionLoad {
 		}()
 	}
 	return l
+}
+
+// minAdmissions is how many admissions must succeed in each phase of a test that claims none
+// failed during a fault or a change (before it, through it, after it), so that "0 failed" can
+// never mean that nothing was tried, or that nothing got through.
+const minAdmissions = 50
+
+// waitOK waits until n admissions in all have succeeded.
+func (l *admissionLoad) waitOK(n int64, timeout time.Duration) error {
+	return waitSucceeded(&l.ok, &l.failed, n, timeout, func() any { return l.firstFailure.Load() })
+}
+
+// waitSucceeded waits until ok reaches n; the error says how far it got.
+func waitSucceeded(ok, failed *atomic.Int64, n int64, timeout time.Duration, first func() any) error {
+	err := controlplane.Wait(context.Background(), timeout, func(context.Context) (bool, error) {
+		return ok.Load() >= n, nil
+	})
+	if err != nil {
+		return fmt.Errorf("%d admissions succeeded, want %d; %d failed (first: %v): %w", ok.Load(), n, failed.Load(), first(), err)
+	}
+	return nil
 }
 
 func (l *admissionLoad) stop() (ok, failed int64, first any) {
