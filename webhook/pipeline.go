@@ -79,8 +79,6 @@ type review struct {
 	exempt string
 	// answer is set by the step that answered early: ignored, exempt, bad input, no decision.
 	answer *admission.Response
-	// denials and warnings are the policy's plus the product checks' (validate answers them).
-	denials, warnings []string
 }
 
 // run takes req through the steps. With tracing, an exempt Pod is still decided and traced
@@ -122,7 +120,6 @@ func (p *Pipeline) run(ctx context.Context, req admission.Request, tracing bool)
 	if tracing {
 		r.trace, r.traceErr = p.cfg.Engine.Trace(ctx, r.policyRequest())
 	}
-	r.check()
 	return r
 }
 
@@ -239,15 +236,17 @@ func (p *Pipeline) decide(ctx context.Context, r *review) *admission.Response {
 	return &a
 }
 
-// check adds the product checks (checks.go) for the class the Pod names to the policy's verdict.
-func (r *review) check() {
-	r.denials = append([]string(nil), r.decision.Deny...)
-	r.warnings = append([]string(nil), r.decision.Warn...)
+// check returns the policy's verdict plus the product checks (checks.go) on the class the Pod
+// names. Only the validating webhook answers with it, so only it pays for it.
+func (r *review) check() (denials, warnings []string) {
+	denials = append([]string(nil), r.decision.Deny...)
+	warnings = append([]string(nil), r.decision.Warn...)
 	if class := r.pod.RuntimeClassName(); class != "" {
 		d, w := checkClass(class, r.decision, r.snapshot)
-		r.denials = append(r.denials, d...)
-		r.warnings = append(r.warnings, w...)
+		denials = append(denials, d...)
+		warnings = append(warnings, w...)
 	}
+	return denials, warnings
 }
 
 func gvkString(k metav1.GroupVersionKind) string {

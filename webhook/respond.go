@@ -48,18 +48,18 @@ func (p *Pipeline) validate(r *review) admission.Response {
 	if r.answer != nil {
 		return p.finish("validate", *r.answer, r)
 	}
-	warnings := r.warnings
+	denials, warnings := r.check()
 	var resp admission.Response
 	switch {
-	case len(r.denials) == 0:
+	case len(denials) == 0:
 		resp = admission.Allowed("")
 	case r.mode == Warn:
 		resp = admission.Allowed("warn mode")
-		for _, d := range r.denials {
+		for _, d := range denials {
 			warnings = append(warnings, "runtimeguard warn mode, would deny: "+strings.TrimPrefix(d, "pod rejected: "))
 		}
 	default:
-		resp = admission.Denied(strings.Join(r.denials, "; and "))
+		resp = admission.Denied(strings.Join(denials, "; and "))
 	}
 	if len(warnings) > 0 {
 		resp = resp.WithWarnings(warnings...)
