@@ -59,14 +59,15 @@ run_with_progress() {
 }
 
 build_kube() {
-	if fresh kube "$KUBE_VERSION" kube-apiserver kube-controller-manager kubectl; then return; fi
-	step "building kube-apiserver, kube-controller-manager, kubectl $KUBE_VERSION (cold: ~15 min on 2 cores)"
+	if fresh kube "$KUBE_VERSION" kube-apiserver kube-controller-manager kube-scheduler kubectl; then return; fi
+	step "building kube-apiserver, kube-controller-manager, kube-scheduler, kubectl $KUBE_VERSION (cold: ~15 min on 2 cores)"
 	local minor=${KUBE_VERSION#v1.}; minor=${minor%%.*}
 	local ld="-s -w -X k8s.io/component-base/version.gitVersion=$KUBE_VERSION -X k8s.io/component-base/version.gitMajor=1"
 	ld+=" -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/client-go/pkg/version.gitVersion=$KUBE_VERSION"
 	(cd "$root/e2e/tools/kube" && run_with_progress kube go build -trimpath -ldflags "$ld" -o "$bin/" \
-		k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kubectl)
-	stamp kube "$KUBE_VERSION" kube-apiserver kube-controller-manager kubectl
+		k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler \
+		k8s.io/kubernetes/cmd/kubectl)
+	stamp kube "$KUBE_VERSION" kube-apiserver kube-controller-manager kube-scheduler kubectl
 }
 
 build_etcd() {

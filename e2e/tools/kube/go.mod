@@ -1,4 +1,4 @@
-// Build-only module for the local control plane (kube-apiserver, kube-controller-manager,
+// Build-only module for the local control plane (kube-apiserver, kube-controller-manager, kube-scheduler,
 // kubectl). Kept apart so k8s.io/kubernetes and its replace lines never reach the product's go.mod.
 module github.com/runtimeguard/runtimeguard/e2e/tools/kube
 
