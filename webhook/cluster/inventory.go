@@ -245,8 +245,9 @@ func nodesText(nodes []string) string {
 	return fmt.Sprintf("nodes %s and %d more are", strings.Join(nodes[:show], ", "), len(nodes)-show)
 }
 
-// List builds a synced view from one listing of the Nodes, RuntimeClasses and Namespaces that
-// reader sees: a one-shot picture for commands (explain, inventory), no informers.
+// List builds a synced view from one listing of the Nodes, RuntimeClasses, Namespaces and
+// resource claims (ResourceClaimTemplates, ResourceClaims) that reader sees: a one-shot
+// picture for commands (explain, inventory), no informers.
 func List(ctx context.Context, reader client.Reader, opts Options) (*View, error) {
 	v := NewView(opts)
 	if err := listPages(ctx, reader, func() *corev1.NodeList { return &corev1.NodeList{} }, func(l *corev1.NodeList) {
@@ -269,6 +270,9 @@ func List(ctx context.Context, reader client.Reader, opts Options) (*View, error
 		}
 	}); err != nil {
 		return nil, fmt.Errorf("listing namespaces: %w", err)
+	}
+	if err := listClaims(ctx, reader, v); err != nil {
+		return nil, err
 	}
 	v.MarkSynced()
 	return v, nil

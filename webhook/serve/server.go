@@ -89,6 +89,9 @@ func Run(ctx context.Context, o Options) error {
 		if err := cluster.Watch(ctx, mgr.GetCache(), view); err != nil {
 			return err
 		}
+		if err := cluster.WatchClaims(ctx, mgr.GetCache(), mgr.GetAPIReader(), view); err != nil {
+			return err
+		}
 	} else if view, err = o.LoadView(); err != nil {
 		return fmt.Errorf("loading --cluster files: %w", err)
 	}
