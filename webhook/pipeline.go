@@ -70,6 +70,7 @@ type review struct {
 	pod      *policy.Pod
 	ns       *cluster.Namespace
 	snapshot *cluster.Snapshot
+	claims   *cluster.Claims
 	mode     Enforcement
 	decision *policy.Decision
 	// trace is set when the run traces (explain); traceErr says why it could not.
@@ -211,11 +212,12 @@ func (p *Pipeline) readCluster(ctx context.Context, r *review) *admission.Respon
 		r.mode = Warn
 	}
 	r.snapshot = p.cfg.View.Snapshot()
+	r.claims = p.cfg.View.Claims()
 	return nil
 }
 
 func (r *review) policyRequest() policy.Request {
-	return policy.Request{Operation: string(r.req.Operation), Namespace: r.ns, Pod: r.pod, Cluster: r.snapshot}
+	return policy.Request{Operation: string(r.req.Operation), Namespace: r.ns, Pod: r.pod, Cluster: r.snapshot, Claims: r.claims}
 }
 
 // decide evaluates the policy. A policy that cannot decide fails closed, except in warn mode.

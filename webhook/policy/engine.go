@@ -125,13 +125,16 @@ type Request struct {
 	Namespace *cluster.Namespace
 	Pod       *Pod
 	Cluster   *cluster.Snapshot
+	// Claims resolves the Pod's spec.resourceClaims (input.pod.resourceClaims); nil resolves
+	// none of them (each is then unresolved, with that reason).
+	Claims *cluster.Claims
 }
 
 // Decide evaluates the policy for req, serving repeated inputs from the cache; cacheHit says
 // whether the cache answered. The returned Decision is shared: callers must not modify it.
 func (e *Engine) Decide(ctx context.Context, req Request) (d *Decision, cacheHit bool, err error) {
 	prog := e.current.Load()
-	pod, err := podTerm(req.Pod)
+	pod, err := podInput(ctx, req)
 	if err != nil {
 		return nil, false, err
 	}

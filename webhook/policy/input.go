@@ -36,6 +36,8 @@ type Pod struct {
 		HostIPC          bool              `json:"hostIPC"`
 		Containers       []Container       `json:"containers"`
 		InitContainers   []Container       `json:"initContainers"`
+		// ResourceClaims are resolved against the cluster view before evaluation (claims.go).
+		ResourceClaims []cluster.ClaimRef `json:"resourceClaims"`
 	} `json:"spec"`
 }
 

@@ -79,7 +79,7 @@ func (e *Engine) Trace(ctx context.Context, req Request) (*Trace, error) {
 	if prog.trace.err != nil {
 		return nil, prog.trace.err
 	}
-	pod, err := podTerm(req.Pod)
+	pod, err := podInput(ctx, req)
 	if err != nil {
 		return nil, err
 	}
