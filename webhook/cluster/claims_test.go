@@ -125,8 +125,8 @@ func TestResolveClaims(t *testing.T) {
 		},
 		{
 			name: "a miss is read through the getter",
-			ns:    "ml",
-			refs:  []ClaimRef{{Name: "gpu", ResourceClaimTemplateName: ptr.To("fresh")}, {Name: "gone", ResourceClaimName: ptr.To("missing")}},
+			ns:   "ml",
+			refs: []ClaimRef{{Name: "gpu", ResourceClaimTemplateName: ptr.To("fresh")}, {Name: "gone", ResourceClaimName: ptr.To("missing")}},
 			want: []ResolvedClaim{
 				{Name: "gpu", Source: `ResourceClaimTemplate "fresh"`, DeviceClasses: []string{"gpu.nvidia.com"}, Resolved: true},
 				{Name: "gone", Source: `ResourceClaim "missing"`, Reason: `ResourceClaim "missing" not found in namespace "ml"; create it before the Pod`},
