@@ -211,3 +211,6 @@ func (e *Engine) clusterTerm(s *cluster.Snapshot) (*ast.Term, error) {
 
 // GPUClasses lists the classes the current policy's data marks gpu: true.
 func (e *Engine) GPUClasses() map[string]bool { return e.current.Load().set.GPUClasses() }
+
+// GPUPolicy is what the current policy's data says about GPUs (classes and resource names).
+func (e *Engine) GPUPolicy() cluster.GPUPolicy { return e.current.Load().set.GPUPolicy() }

@@ -101,7 +101,7 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("compiling policies: %w", err)
 	}
 	log.Info("policy compiled", "files", set.Files)
-	metrics.Registry.MustRegister(NewInventoryCollector(view, engine.GPUClasses))
+	metrics.Registry.MustRegister(NewInventoryCollector(view, engine.GPUPolicy))
 	stopping := &atomic.Bool{} // set when the drain starts
 	server := mgr.GetWebhookServer()
 	server.Register(webhook.MutatePath, closeWhileDraining(stopping, webhook.NewHandler(pipeline.Mutate)))
