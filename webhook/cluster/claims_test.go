@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	resourcev1 "k8s.io/api/resource/v1"
@@ -20,14 +21,17 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 )
 
+// dns turns a device class name into a request name the API server accepts (no dots).
+func dns(class string) string { return "r-" + strings.ReplaceAll(class, ".", "-") }
+
 func exactly(class string) resourcev1.DeviceRequest {
-	return resourcev1.DeviceRequest{Name: "r-" + class, Exactly: &resourcev1.ExactDeviceRequest{DeviceClassName: class}}
+	return resourcev1.DeviceRequest{Name: dns(class), Exactly: &resourcev1.ExactDeviceRequest{DeviceClassName: class}}
 }
 
 func firstAvailable(classes ...string) resourcev1.DeviceRequest {
 	r := resourcev1.DeviceRequest{Name: "first"}
 	for _, c := range classes {
-		r.FirstAvailable = append(r.FirstAvailable, resourcev1.DeviceSubRequest{Name: "s-" + c, DeviceClassName: c})
+		r.FirstAvailable = append(r.FirstAvailable, resourcev1.DeviceSubRequest{Name: dns(c), DeviceClassName: c})
 	}
 	return r
 }
