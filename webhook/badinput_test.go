@@ -716,16 +716,16 @@ func badInputCases() []badInputCase {
 			),
 		},
 		{
-			name: "a Pod with 2,000 resourceClaims is decided",
+			name: "a Pod with 500 resourceClaims is decided, each unresolved one warned about",
 			body: reviewOf(func(_, pod map[string]any) {
-				claims := make([]any, 2000)
+				claims := make([]any, 500)
 				for i := range claims {
 					claims[i] = map[string]any{"name": fmt.Sprint("c", i), "resourceClaimName": fmt.Sprint("claim-", i)}
 				}
 				pod["spec"].(map[string]any)["resourceClaims"] = claims
 			}),
 			mutate:   okPatched("gvisor", `injected runtime class "gvisor"`),
-			validate: okDenied(notSetYet).warning(`resource claim "c1999" of the pod in namespace "tenant-a" is not resolved`),
+			validate: okDenied(notSetYet).warning(`resource claim "c0" of the pod in namespace "tenant-a" is not resolved`, `resource claim "c499" of the pod in namespace "tenant-a" is not resolved`),
 		},
 		{
 			name: "resourceClaims that is an object is answered 400 naming the field, never its content",
