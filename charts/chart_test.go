@@ -432,6 +432,8 @@ var readOnlyClusterRules = []string{
 	"/namespaces get", "/namespaces list", "/namespaces watch",
 	"/nodes get", "/nodes list", "/nodes watch",
 	"node.k8s.io/runtimeclasses get", "node.k8s.io/runtimeclasses list", "node.k8s.io/runtimeclasses watch",
+	"resource.k8s.io/resourceclaims get", "resource.k8s.io/resourceclaims list", "resource.k8s.io/resourceclaims watch",
+	"resource.k8s.io/resourceclaimtemplates get", "resource.k8s.io/resourceclaimtemplates list", "resource.k8s.io/resourceclaimtemplates watch",
 }
 
 // checkInvariants asserts what must hold for every values file.
@@ -885,7 +887,7 @@ func TestChartBehaviour(t *testing.T) {
 			},
 		},
 		{
-			behaviour: "default mode grants only get/list/watch on nodes, namespaces and runtimeclasses",
+			behaviour: "default mode grants only get/list/watch on nodes, namespaces, runtimeclasses and resource claims",
 			check: func(t *testing.T, r *rendered) {
 				cr := one(t, "ClusterRole", r.clusterRoles)
 				if got := ruleTuples(cr.Rules); !slices.Equal(got, readOnlyClusterRules) {

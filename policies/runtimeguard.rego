@@ -40,6 +40,19 @@ trait_sources[trait] contains sprintf("container %q requests %s", [c.name, resou
 	c.extendedResources[resource] > 0
 }
 
+# A resource claim gives a trait when it requests one of the trait's device_classes. Go resolved
+# each claim to the device classes of its template or claim (input.pod.resourceClaims);
+# unresolved ones are warned about (claim_warnings) rather than silently giving no trait.
+trait_sources[trait] contains sprintf("resource claim %q (%s) requests device class %s", [claim.name, claim.source, class]) if {
+	some trait, def in data.config.traits
+	some claim in pod_claims
+	claim.resolved == true
+	some class in claim.deviceClasses
+	class in def.device_classes
+}
+
+pod_claims := object.get(input.pod, "resourceClaims", [])
+
 all_containers := array.concat(object.get(input.pod, "containers", []), object.get(input.pod, "initContainers", []))
 
 trait_isolation(trait) := object.get(data.config.traits, [trait, "requires", "isolation"], 0)
@@ -292,11 +305,97 @@ unavailable_why(name, why) := sprintf("%s: RuntimeClass not found", [name]) if {
 	conflicts_with_pod(name)
 } else := sprintf("%s: %s", [name, why])
 
-# The default policy has no warnings; custom policies add rules to deny and warn in package
-# runtimeguard (see policies/examples/).
+# Custom policies add rules to deny and warn in package runtimeguard (see policies/examples/).
 warn contains msg if {
 	some msg in []
 }
+
+# A claim that cannot be resolved yet might request a trait's device class: say so instead of
+# deciding without that trait in silence. Only when some trait reads device classes.
+warn contains msg if {
+	count(trait_device_classes) > 0
+	some claim in pod_claims
+	claim.resolved != true
+	msg := sprintf(
+		"resource claim %q of the pod in namespace %q is not resolved: %s; until it is, runtimeguard cannot tell whether it requests device class %s and decides without it",
+		[claim.name, input.pod.namespace, claim.reason, concat(" or ", sort(trait_device_classes))],
+	)
+}
+
+trait_device_classes contains class if {
+	some def in data.config.traits
+	some class in def.device_classes
+}
+
+# Labels under runtimeguard.io/ only mean something with a key and value the policy knows: a typo
+# (runtimeguard.io/workload=Untrusted, runtimeguard.io/tenency) would otherwise mean nothing,
+# silently. Known are the traits' namespace_labels and pod_labels, data.config.no_trait_labels,
+# and the product's own namespace labels (webhook/pipeline.go). A custom policy that reads a
+# label of its own under runtimeguard.io/ adds it to known_namespace_labels or known_pod_labels.
+known_namespace_labels["runtimeguard.io/ignore"] contains value if some value in {"true", "false"}
+
+known_namespace_labels["runtimeguard.io/enforcement"] contains value if some value in {"enforce", "warn"}
+
+known_namespace_labels[key] contains value if {
+	some def in data.config.traits
+	some key, value in def.namespace_labels
+}
+
+known_namespace_labels[key] contains value if {
+	some key, values in data.config.no_trait_labels.namespace
+	some value in values
+}
+
+known_pod_labels[key] contains value if {
+	some def in data.config.traits
+	some key, value in def.pod_labels
+}
+
+known_pod_labels[key] contains value if {
+	some key, values in data.config.no_trait_labels.pod
+	some value in values
+}
+
+warn contains msg if {
+	some key, value in input.namespace.labels
+	msg := label_warning(sprintf("namespace %q", [input.namespace.name]), key, value, known_namespace_labels, "namespaces", known_pod_labels, "pods")
+}
+
+warn contains msg if {
+	some key, value in input.pod.labels
+	msg := label_warning("pod", key, value, known_pod_labels, "pods", known_namespace_labels, "namespaces")
+}
+
+# label_warning words what is wrong with label key=value on where; known are the labels read
+# there (on kind), other those read on the other kind of object.
+label_warning(where, key, value, known, kind, other, other_kind) := msg if {
+	startswith(key, "runtimeguard.io/")
+	known[key]
+	not value in known[key]
+	msg := sprintf(
+		"%s label %s=%s has no effect: runtimeguard knows the values %s (case-sensitive); fix the value or remove the label",
+		[where, key, value, concat(", ", sort(known[key]))],
+	)
+} else := msg if {
+	startswith(key, "runtimeguard.io/")
+	not known[key]
+	other[key]
+	msg := sprintf(
+		"%s label %s=%s has no effect: runtimeguard reads %s on %s, not on %s; move the label or remove it",
+		[where, key, value, key, other_kind, kind],
+	)
+} else := msg if {
+	startswith(key, "runtimeguard.io/")
+	not known[key]
+	msg := sprintf(
+		"%s label %s=%s has no effect: runtimeguard reads no such label on %s (it reads %s); fix the key or remove the label",
+		[where, key, value, kind, label_keys_text(known)],
+	)
+}
+
+label_keys_text(known) := concat(", ", sort(object.keys(known))) if count(known) > 0
+
+else := "none"
 
 # reasons explain the decision in order: traits, requirement, classes passed over, the choice.
 reasons := array.concat(

@@ -762,6 +762,41 @@ func badInputCases() []badInputCase {
 			validate: okErrored(400, malformed, "a resource quantity is an object, want a string or number"),
 			worst:    true,
 		},
+		{
+			name: "resourceClaims with nonsense entries are decided, each entry unresolved and named in a warning",
+			body: reviewOf(func(_, pod map[string]any) {
+				pod["spec"].(map[string]any)["resourceClaims"] = []any{
+					nil, map[string]any{}, map[string]any{"name": "both", "resourceClaimName": "a", "resourceClaimTemplateName": "b"},
+					map[string]any{"name": "gpu", "resourceClaimTemplateName": "missing", "futureField": secretValue},
+				}
+			}),
+			mutate: okPatched("gvisor", `injected runtime class "gvisor"`),
+			validate: okDenied(notSetYet).warning(
+				`resource claim "" of the pod in namespace "tenant-a" is not resolved: spec.resourceClaims[0] sets neither resourceClaimName nor resourceClaimTemplateName; set exactly one`,
+				`resource claim "both" of the pod in namespace "tenant-a" is not resolved: spec.resourceClaims[2] sets both resourceClaimName and resourceClaimTemplateName`,
+				`resource claim "gpu" of the pod in namespace "tenant-a" is not resolved: ResourceClaimTemplate "missing" not found in namespace "tenant-a"; create it before the Pod`,
+			),
+		},
+		{
+			name: "a Pod with 500 resourceClaims is decided, each unresolved one warned about",
+			body: reviewOf(func(_, pod map[string]any) {
+				claims := make([]any, 500)
+				for i := range claims {
+					claims[i] = map[string]any{"name": fmt.Sprint("c", i), "resourceClaimName": fmt.Sprint("claim-", i)}
+				}
+				pod["spec"].(map[string]any)["resourceClaims"] = claims
+			}),
+			mutate:   okPatched("gvisor", `injected runtime class "gvisor"`),
+			validate: okDenied(notSetYet).warning(`resource claim "c0" of the pod in namespace "tenant-a" is not resolved`, `resource claim "c499" of the pod in namespace "tenant-a" is not resolved`),
+		},
+		{
+			name: "resourceClaims that is an object is answered 400 naming the field, never its content",
+			body: reviewOf(func(_, pod map[string]any) {
+				pod["spec"].(map[string]any)["resourceClaims"] = map[string]any{"name": secretValue}
+			}),
+			mutate:   okErrored(400, malformed, "spec.resourceClaims"),
+			validate: okErrored(400, malformed, "spec.resourceClaims"),
+		},
 		// Cluster state.
 		{
 			name: "a RuntimeClass deleted between mutate and validate makes validate deny it as not found",

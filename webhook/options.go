@@ -56,7 +56,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 // a command that reads availability without deciding (inventory).
 func (o *Options) AddClusterFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&o.PolicyDirs, "policies", o.PolicyDirs, "directory of .rego and data files; repeat to merge several (none: the embedded default policy); serve reloads it on change")
-	fs.StringSliceVar(&o.ClusterFiles, "cluster", o.ClusterFiles, "files holding the cluster's Namespaces, Nodes and RuntimeClasses (YAML or JSON, multi-document or List), used instead of an API server")
+	fs.StringSliceVar(&o.ClusterFiles, "cluster", o.ClusterFiles, "files holding the cluster's Namespaces, Nodes, RuntimeClasses, ResourceClaimTemplates and ResourceClaims (YAML or JSON, multi-document or List), used instead of an API server")
 	fs.BoolVar(&o.RequireAdvertisedHandlers, "require-advertised-handlers", o.RequireAdvertisedHandlers, "deny runtime classes whose handler no node is known to run, instead of warning")
 }
 

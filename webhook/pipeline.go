@@ -73,6 +73,7 @@ type review struct {
 	snapshot  *cluster.Snapshot
 	// reach says where the Pod can run under each class.
 	reach    *cluster.PodReach
+	claims   *cluster.Claims
 	mode     Enforcement
 	decision *policy.Decision
 	// trace is set when the run traces (explain); traceErr says why it could not.
@@ -220,11 +221,12 @@ func (p *Pipeline) readCluster(ctx context.Context, r *review) *admission.Respon
 		r.mode = Warn
 	}
 	r.snapshot, r.reach = p.cfg.View.Reach(r.placement)
+	r.claims = p.cfg.View.Claims()
 	return nil
 }
 
 func (r *review) policyRequest() policy.Request {
-	return policy.Request{Operation: string(r.req.Operation), Namespace: r.ns, Pod: r.pod, Cluster: r.snapshot, Reach: r.reach}
+	return policy.Request{Operation: string(r.req.Operation), Namespace: r.ns, Pod: r.pod, Cluster: r.snapshot, Reach: r.reach, Claims: r.claims}
 }
 
 // decide evaluates the policy. A policy that cannot decide fails closed, except in warn mode.

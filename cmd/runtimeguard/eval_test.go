@@ -280,7 +280,7 @@ func TestEvalBadInput(t *testing.T) {
 		{
 			name: "a cluster file holding a Pod",
 			args: []string{"eval", "--cluster", "testdata/cluster-with-pod.yaml", examplePods},
-			want: []string{"testdata/cluster-with-pod.yaml#2: a cluster file holds Namespaces, Nodes and RuntimeClasses"},
+			want: []string{"testdata/cluster-with-pod.yaml#2: a cluster file holds Namespaces, Nodes, RuntimeClasses, ResourceClaimTemplates and ResourceClaims"},
 		},
 		{
 			name: "a cluster file that does not exist",

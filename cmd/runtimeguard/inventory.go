@@ -29,8 +29,10 @@ Drift findings:
   shared-selector        one nodeSelector label key=value shared by classes with different handlers
                          (kata-deploy's katacontainers.io/kata-runtime=true does this)
   gpu-class-unscheduled  a class the policy data marks gpu: true (data.config.classes) whose
-                         nodeSelector and tolerations mention nvidia.com/gpu nowhere (the check is
-                         on the RuntimeClass only: node capacity is not part of the cluster view)
+                         nodeSelector and tolerations mention none of the GPU resources of the
+                         policy data (extended_resources of traits that require a GPU, such as
+                         nvidia.com/gpu; the check is on the RuntimeClass only: node capacity is
+                         not part of the cluster view)
 
 serve exports the same figures as Prometheus metrics (runtimeguard_runtimeclass_nodes,
 runtimeguard_runtimeclass_usable_nodes, runtimeguard_runtimeclass_available,
@@ -49,7 +51,7 @@ runtimeguard_drift_findings). Exit code: 0, or 1 with --fail-on-drift when there
 			if err != nil {
 				return err
 			}
-			inv := view.Inventory(set.GPUClasses())
+			inv := view.Inventory(set.GPUPolicy())
 			if output == "json" {
 				err = render.JSON(cmd.OutOrStdout(), inv)
 			} else {

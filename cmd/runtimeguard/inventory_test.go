@@ -85,7 +85,7 @@ func TestInventoryCommand(t *testing.T) {
 			name: "a bad fixture",
 			args: []string{"inventory", "--cluster", fixturePods},
 			code: 2,
-			want: []string{"a cluster file holds Namespaces, Nodes and RuntimeClasses, not *v1.Pod"},
+			want: []string{"a cluster file holds Namespaces, Nodes, RuntimeClasses, ResourceClaimTemplates and ResourceClaims, not *v1.Pod"},
 		},
 	}
 	for _, tc := range tests {

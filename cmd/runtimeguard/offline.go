@@ -48,7 +48,7 @@ type liveFlags struct {
 }
 
 func (l *liveFlags) add(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&l.kubeconfig, "kubeconfig", "", "read Nodes, RuntimeClasses and Namespaces from this cluster (one listing, no watch) instead of --cluster files; an empty value means in-cluster config or $KUBECONFIG")
+	cmd.Flags().StringVar(&l.kubeconfig, "kubeconfig", "", "read Nodes, RuntimeClasses, Namespaces and resource claims from this cluster (one listing, no watch) instead of --cluster files; an empty value means in-cluster config or $KUBECONFIG")
 }
 
 // view returns the cluster view: one listing of the live cluster with --kubeconfig, or the

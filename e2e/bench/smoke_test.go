@@ -22,9 +22,11 @@ import (
 	"github.com/open-policy-agent/opa/v1/loader"
 	"github.com/open-policy-agent/opa/v1/rego"
 	admissionv1 "k8s.io/api/admission/v1"
+	resourcev1 "k8s.io/api/resource/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/runtimeguard/runtimeguard/certs"
@@ -241,19 +243,35 @@ func TestGoBaselineDecidesLikeThePolicy(t *testing.T) {
 		{Name: "plain"},
 		{Name: "u", Labels: map[string]string{"runtimeguard.io/tenancy": "untrusted"}},
 		{Name: "f", Labels: map[string]string{"runtimeguard.io/tenancy": "financial"}},
+		{Name: "typo", Labels: map[string]string{"runtimeguard.io/tenency": "untrusted", "runtimeguard.io/enforcement": "Warn"}},
 	}
+	// A GPU claim template in every namespace; claim "gpu" resolves, "early" does not.
+	gpuTemplate := &resourcev1.ResourceClaimTemplate{Spec: resourcev1.ResourceClaimTemplateSpec{Spec: resourcev1.ResourceClaimSpec{
+		Devices: resourcev1.DeviceClaim{Requests: []resourcev1.DeviceRequest{{Name: "gpu", Exactly: &resourcev1.ExactDeviceRequest{DeviceClassName: "gpu.nvidia.com"}}}}}}}
+	for _, view := range views {
+		for _, ns := range namespaces {
+			tmpl := gpuTemplate.DeepCopy()
+			tmpl.Namespace, tmpl.Name = ns.Name, "single-gpu"
+			view.Claims().UpsertTemplate(tmpl)
+		}
+	}
+	claimVariants := [][]cluster.ClaimRef{nil,
+		{{Name: "gpu", ResourceClaimTemplateName: ptr.To("single-gpu")}},
+		{{Name: "early", ResourceClaimTemplateName: ptr.To("single-gpu-v2")}}}
 	type podCase struct {
 		labels       map[string]string
 		gpu          string
 		class        string
 		nodeSelector map[string]string
+		claims       []cluster.ClaimRef
 	}
 	var pods []podCase
-	for _, l := range []map[string]string{nil, {"runtimeguard.io/workload": "untrusted"}, {"runtimeguard.io/workload": "gpu"}, {"runtimeguard.io/workload": "financial"}} {
+	for _, l := range []map[string]string{nil, {"runtimeguard.io/workload": "untrusted"}, {"runtimeguard.io/workload": "gpu"}, {"runtimeguard.io/workload": "financial"},
+		{"runtimeguard.io/workload": "Untrusted"}, {"runtimeguard.io/tenancy": "untrusted"}} {
 		for _, gpu := range []string{"", "1"} {
 			for _, class := range []string{"", "gvisor", "kata", "nvidia", "runc", "kata-nvidia-gpu"} {
 				for _, sel := range []map[string]string{nil, {"sandbox.runtimeguard.io/gvisor": "false"}} {
-					pods = append(pods, podCase{l, gpu, class, sel})
+					pods = append(pods, podCase{l, gpu, class, sel, claimVariants[len(pods)%len(claimVariants)]})
 				}
 			}
 		}
@@ -270,6 +288,7 @@ func TestGoBaselineDecidesLikeThePolicy(t *testing.T) {
 				pod := &policy.Pod{}
 				pod.Metadata.Namespace, pod.Metadata.Labels = ns.Name, pc.labels
 				pod.Spec.NodeSelector = pc.nodeSelector
+				pod.Spec.ResourceClaims = pc.claims
 				c := policy.Container{Name: "app", Image: "app:1"}
 				if pc.gpu != "" {
 					c.Resources.Limits = map[string]policy.Quantity{"nvidia.com/gpu": policy.Quantity(pc.gpu), "cpu": "1"}
@@ -278,11 +297,11 @@ func TestGoBaselineDecidesLikeThePolicy(t *testing.T) {
 				if pc.class != "" {
 					pod.Spec.RuntimeClassName = &pc.class
 				}
-				want, _, err := engine.Decide(ctx, policy.Request{Operation: "CREATE", Namespace: ns, Pod: pod, Cluster: snap})
+				want, _, err := engine.Decide(ctx, policy.Request{Operation: "CREATE", Namespace: ns, Pod: pod, Cluster: snap, Claims: view.Claims()})
 				if err != nil {
 					t.Fatal(err)
 				}
-				got, err := pol.Decide(ns, pod, snap)
+				got, err := pol.Decide(ns, pod, snap, view.Claims().Resolve(ctx, ns.Name, pod.Spec.ResourceClaims))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -290,6 +309,7 @@ func TestGoBaselineDecidesLikeThePolicy(t *testing.T) {
 				eq(t, where+": class", got.Class, want.Class)
 				eq(t, where+": acceptable", got.Acceptable, sorted(want.Acceptable))
 				eq(t, where+": deny", got.Deny, sorted(want.Deny))
+				eq(t, where+": warn", got.Warn, sorted(want.Warn))
 				eq(t, where+": reasons", got.Reasons, want.Reasons)
 				eq(t, where+": traits", got.Traits, want.Traits)
 				eq(t, where+": requirements", [2]any{got.Isolation, got.GPU}, [2]any{want.Requirements.Isolation, want.Requirements.GPU})

@@ -104,7 +104,7 @@ func TestSuiteLoadErrors(t *testing.T) {
 	}{
 		{"policy that does not compile", "policies: [broken-policy]\n" + cases, `1: policies: policy directory`},
 		{"data defined twice with the default policy", "defaultPolicy: true\npolicies:\n  - conflicting-data\n" + cases, "3: policies: adding them to the default policy (defaultPolicy: true): data.config.classes is defined by both policy sets"},
-		{"a cluster file holding a Pod", "cluster:\n  - pods.yaml\n" + cases, "2: cluster: " + filepath.Join(dir, "pods.yaml") + "#1: a cluster file holds Namespaces, Nodes and RuntimeClasses, not *v1.Pod"},
+		{"a cluster file holding a Pod", "cluster:\n  - pods.yaml\n" + cases, "2: cluster: " + filepath.Join(dir, "pods.yaml") + "#1: a cluster file holds Namespaces, Nodes, RuntimeClasses, ResourceClaimTemplates and ResourceClaims, not *v1.Pod"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -713,7 +713,7 @@ func TestLoadFilesRefusesPodsAndBadFiles(t *testing.T) {
 		{
 			name: "a Pod in a cluster file is refused, naming file and document",
 			file: "../../policies/examples/pods/pods.yaml",
-			want: "../../policies/examples/pods/pods.yaml#1: a cluster file holds Namespaces, Nodes and RuntimeClasses, not *v1.Pod",
+			want: "../../policies/examples/pods/pods.yaml#1: a cluster file holds Namespaces, Nodes, RuntimeClasses, ResourceClaimTemplates and ResourceClaims, not *v1.Pod",
 		},
 		{
 			name: "a missing file is an error naming it",

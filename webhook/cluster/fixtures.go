@@ -5,12 +5,14 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	nodev1 "k8s.io/api/node/v1"
+	resourcev1 "k8s.io/api/resource/v1"
 
 	"github.com/runtimeguard/runtimeguard/webhook/manifest"
 )
 
-// LoadFiles builds a synced view from fixture files holding Namespaces, Nodes and
-// RuntimeClasses (what `kubectl get nodes,ns,runtimeclasses -o yaml` prints).
+// LoadFiles builds a synced view from fixture files holding Namespaces, Nodes, RuntimeClasses,
+// ResourceClaimTemplates and ResourceClaims (what `kubectl get
+// nodes,ns,runtimeclasses,resourceclaimtemplates,resourceclaims -A -o yaml` prints).
 func LoadFiles(opts Options, paths ...string) (*View, error) {
 	v := NewView(opts)
 	for _, p := range paths {
@@ -37,8 +39,12 @@ func (v *View) Load(objs []manifest.Object) error {
 			v.UpsertRuntimeClass(obj)
 		case *corev1.Namespace:
 			v.UpsertNamespace(Namespace{Name: obj.Name, Labels: obj.Labels, Annotations: obj.Annotations})
+		case *resourcev1.ResourceClaimTemplate:
+			v.Claims().UpsertTemplate(obj)
+		case *resourcev1.ResourceClaim:
+			v.Claims().UpsertClaim(obj)
 		default:
-			return fmt.Errorf("%s: a cluster file holds Namespaces, Nodes and RuntimeClasses, not %T", o.Source, o.Object)
+			return fmt.Errorf("%s: a cluster file holds Namespaces, Nodes, RuntimeClasses, ResourceClaimTemplates and ResourceClaims, not %T", o.Source, o.Object)
 		}
 	}
 	return nil

@@ -14,10 +14,20 @@ import (
 
 // CacheOptions returns the informer settings the view needs. Node objects are trimmed to what
 // availability reads: real Nodes carry status.images (often hundreds of KB each) that would
-// otherwise dominate memory in large clusters. Namespaces are watched as metadata only.
+// otherwise dominate memory in large clusters. Namespaces are watched as metadata only, and
+// resource claims trimmed to their device classes (claims.go).
 func CacheOptions() cache.Options {
+	strip := cache.TransformStripManagedFields()
 	return cache.Options{
-		DefaultTransform: cache.TransformStripManagedFields(),
+		// Claims are trimmed here rather than through ByObject, which needs the REST mapping of
+		// resource.k8s.io/v1 when the cache is built and would fail on API servers without it.
+		DefaultTransform: func(obj any) (any, error) {
+			obj, err := strip(obj)
+			if err != nil {
+				return nil, err
+			}
+			return trimClaimObject(obj)
+		},
 		ByObject: map[client.Object]cache.ByObject{
 			&corev1.Node{}: {Transform: trimNode},
 		},

@@ -26,17 +26,23 @@ const (
 	// which handler a node runs.
 	FindingSharedSelector = "shared-selector"
 	// FindingGPUUnscheduled: a class the policy data marks gpu: true whose scheduling mentions
-	// nvidia.com/gpu nowhere: no scheduling.nodeSelector key or value and no toleration key
-	// contains "nvidia.com/gpu". The cluster view keeps no node capacity, so this is a check
-	// of the RuntimeClass alone: its Pods may land on nodes without a GPU.
+	// none of the GPU resource names of the policy data (GPUPolicy.Resources, such as
+	// nvidia.com/gpu): no scheduling.nodeSelector key or value and no toleration key contains
+	// one. The cluster view keeps no node capacity, so this is a check of the RuntimeClass
+	// alone: its Pods may land on nodes without a GPU.
 	FindingGPUUnscheduled = "gpu-class-unscheduled"
 )
 
 // FindingKinds lists every kind, in report order.
 var FindingKinds = []string{FindingUnrunnable, FindingLabelDrift, FindingSharedSelector, FindingGPUUnscheduled}
 
-// gpuResource is the extended resource GPU scheduling is recognised by.
-const gpuResource = "nvidia.com/gpu"
+// GPUPolicy is what the policy data says about GPUs (policy.Set.GPUPolicy): the classes it
+// marks gpu: true and the extended resource names that request a GPU (nvidia.com/gpu), by
+// which GPU scheduling is recognised.
+type GPUPolicy struct {
+	Classes   map[string]bool
+	Resources []string
+}
 
 // Inventory is every RuntimeClass with the nodes that can run it, and what looks wrong.
 type Inventory struct {
@@ -90,9 +96,8 @@ func (inv *Inventory) CountFindings() map[string]int {
 }
 
 // Inventory walks every node for every class: O(nodes x classes), for the inventory command and
-// metric scrapes, never for admission. gpuClasses names the classes the policy data marks
-// gpu: true (policy.Set.GPUClasses).
-func (v *View) Inventory(gpuClasses map[string]bool) *Inventory {
+// metric scrapes, never for admission. gpu is what the current policy data says about GPUs.
+func (v *View) Inventory(gpu GPUPolicy) *Inventory {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	inv := &Inventory{Nodes: len(v.nodes), Reporting: v.reporting, Classes: []ClassInventory{}, Findings: []Finding{}}
@@ -112,7 +117,7 @@ func (v *View) Inventory(gpuClasses map[string]bool) *Inventory {
 		c := e.class
 		counts := e.counts
 		counts.Nodes, counts.Reporting = len(v.nodes), v.reporting
-		ci := ClassInventory{Name: cn, Handler: c.Handler, NodeSelector: c.NodeSelector, GPU: gpuClasses[cn],
+		ci := ClassInventory{Name: cn, Handler: c.Handler, NodeSelector: c.NodeSelector, GPU: gpu.Classes[cn],
 			Availability: availabilityOf(&c, counts, v.opts.RequireAdvertisedHandlers)}
 		var drifted []string
 		for _, nn := range nodeNames {
@@ -152,11 +157,12 @@ func (v *View) Inventory(gpuClasses map[string]bool) *Inventory {
 				Message: fmt.Sprintf("%s labelled %s (RuntimeClass %q's scheduling.nodeSelector) but status.runtimeHandlers does not list handler %q: the labels claim a runtime the node does not report",
 					nodesText(drifted), selectorText(c.NodeSelector), cn, c.Handler)})
 		}
-		if ci.GPU && !mentionsGPU(&c) {
+		// Without GPU resource names in the policy data there is nothing to look for.
+		if ci.GPU && len(gpu.Resources) > 0 && !mentionsGPU(&c, gpu.Resources) {
 			inv.Findings = append(inv.Findings, Finding{Kind: FindingGPUUnscheduled, RuntimeClasses: []string{cn},
 				Message: fmt.Sprintf("RuntimeClass %q is a GPU class in the policy data (gpu: true) but neither its scheduling.nodeSelector nor its tolerations mention %s: its Pods may be scheduled to nodes without a GPU",
-					cn, gpuResource)})
-			// (the view keeps no node capacity, so nodes are not checked for nvidia.com/gpu)
+					cn, strings.Join(gpu.Resources, " or "))})
+			// (the view keeps no node capacity, so nodes are not checked for GPU capacity)
 		}
 	}
 	inv.Findings = append(inv.Findings, v.sharedSelectorsLocked(classNames, nodeNames)...)
@@ -220,15 +226,19 @@ func plural(n int, one, many string) string {
 	return many
 }
 
-func mentionsGPU(c *Class) bool {
-	for k, val := range c.NodeSelector {
-		if strings.Contains(k, gpuResource) || strings.Contains(val, gpuResource) {
-			return true
+// mentionsGPU reports whether the class's scheduling names one of resources (nvidia.com/gpu
+// also matches the GPU operator's label nvidia.com/gpu.present).
+func mentionsGPU(c *Class, resources []string) bool {
+	for _, r := range resources {
+		for k, val := range c.NodeSelector {
+			if strings.Contains(k, r) || strings.Contains(val, r) {
+				return true
+			}
 		}
-	}
-	for _, t := range c.Tolerations {
-		if strings.Contains(t.Key, gpuResource) {
-			return true
+		for _, t := range c.Tolerations {
+			if strings.Contains(t.Key, r) {
+				return true
+			}
 		}
 	}
 	return false
@@ -245,8 +255,9 @@ func nodesText(nodes []string) string {
 	return fmt.Sprintf("nodes %s and %d more are", strings.Join(nodes[:show], ", "), len(nodes)-show)
 }
 
-// List builds a synced view from one listing of the Nodes, RuntimeClasses and Namespaces that
-// reader sees: a one-shot picture for commands (explain, inventory), no informers.
+// List builds a synced view from one listing of the Nodes, RuntimeClasses, Namespaces and
+// resource claims (ResourceClaimTemplates, ResourceClaims) that reader sees: a one-shot
+// picture for commands (explain, inventory), no informers.
 func List(ctx context.Context, reader client.Reader, opts Options) (*View, error) {
 	v := NewView(opts)
 	if err := listPages(ctx, reader, func() *corev1.NodeList { return &corev1.NodeList{} }, func(l *corev1.NodeList) {
@@ -269,6 +280,9 @@ func List(ctx context.Context, reader client.Reader, opts Options) (*View, error
 		}
 	}); err != nil {
 		return nil, fmt.Errorf("listing namespaces: %w", err)
+	}
+	if err := listClaims(ctx, reader, v); err != nil {
+		return nil, err
 	}
 	v.MarkSynced()
 	return v, nil

@@ -24,6 +24,15 @@ func findingKeys(inv *Inventory) []string {
 	return out
 }
 
+// nvidiaPolicy marks classes as GPU classes with the default data's GPU resource.
+func nvidiaPolicy(classes ...string) GPUPolicy {
+	p := GPUPolicy{Classes: map[string]bool{}, Resources: []string{"nvidia.com/gpu"}}
+	for _, c := range classes {
+		p.Classes[c] = true
+	}
+	return p
+}
+
 func TestInventoryFindings(t *testing.T) {
 	kata := func(name, handler string) *nodev1.RuntimeClass {
 		return newClass(name, handler, map[string]string{kataLabel: "true"})
@@ -39,7 +48,7 @@ func TestInventoryFindings(t *testing.T) {
 		opts    Options
 		nodes   []*corev1.Node
 		classes []*nodev1.RuntimeClass
-		gpu     map[string]bool
+		gpu     GPUPolicy
 		want    []string
 		// message is a substring of the first finding's message.
 		message string
@@ -120,7 +129,7 @@ func TestInventoryFindings(t *testing.T) {
 			name:    "a GPU class without GPU scheduling",
 			nodes:   []*corev1.Node{newNode("g1", handlers("nvidia"))},
 			classes: []*nodev1.RuntimeClass{newClass("nvidia", "nvidia", nil)},
-			gpu:     map[string]bool{"nvidia": true},
+			gpu:     nvidiaPolicy("nvidia"),
 			want:    []string{"gpu-class-unscheduled:nvidia:"},
 			message: `RuntimeClass "nvidia" is a GPU class in the policy data (gpu: true) but neither its scheduling.nodeSelector nor its tolerations mention nvidia.com/gpu`,
 		},
@@ -132,8 +141,23 @@ func TestInventoryFindings(t *testing.T) {
 				newClass("gvisor-nvidia", "runsc-nvidia", nil, gpuToleration),
 				newClass("plain", "runc", nil),
 			},
-			gpu:  map[string]bool{"nvidia": true, "gvisor-nvidia": true},
+			gpu:  nvidiaPolicy("nvidia", "gvisor-nvidia"),
 			want: []string{},
+		},
+		{
+			name:    "the GPU resource names come from the policy data",
+			nodes:   []*corev1.Node{newNode("g1", labelled("nvidia.com/gpu.present", "true", "amd.com/gpu.present", "true"), handlers("nvidia", "rocm"))},
+			classes: []*nodev1.RuntimeClass{newClass("nvidia", "nvidia", gpuSelector), newClass("rocm", "rocm", map[string]string{"amd.com/gpu.present": "true"})},
+			gpu:     GPUPolicy{Classes: map[string]bool{"nvidia": true, "rocm": true}, Resources: []string{"amd.com/gpu", "example.com/accelerator"}},
+			want:    []string{"gpu-class-unscheduled:nvidia:"},
+			message: `RuntimeClass "nvidia" is a GPU class in the policy data (gpu: true) but neither its scheduling.nodeSelector nor its tolerations mention amd.com/gpu or example.com/accelerator`,
+		},
+		{
+			name:    "without GPU resource names in the policy data there is nothing to check",
+			nodes:   []*corev1.Node{newNode("g1", handlers("nvidia"))},
+			classes: []*nodev1.RuntimeClass{newClass("nvidia", "nvidia", nil)},
+			gpu:     GPUPolicy{Classes: map[string]bool{"nvidia": true}},
+			want:    []string{},
 		},
 		{
 			name: "findings come in kind order",
@@ -141,7 +165,7 @@ func TestInventoryFindings(t *testing.T) {
 				newNode("k1", labelled(kataLabel, "true"), handlers("kata-qemu")),
 			},
 			classes: []*nodev1.RuntimeClass{kata("kata", "kata-qemu"), kata("kata-clh", "kata-clh"), newClass("nvidia", "nvidia", nil)},
-			gpu:     map[string]bool{"nvidia": true},
+			gpu:     nvidiaPolicy("nvidia"),
 			want: []string{
 				"class-unrunnable:kata-clh:", "class-unrunnable:nvidia:",
 				"label-drift:kata-clh:k1",
@@ -186,7 +210,7 @@ func TestInventoryCounts(t *testing.T) {
 		newNode("by-labels-cordoned", labelled(gvisorLabel, "true"), markCordoned),
 		newNode("other", handlers("runc")),
 	}, []*nodev1.RuntimeClass{gvisorClass(tolerateGvisor)})
-	inv := v.Inventory(nil)
+	inv := v.Inventory(GPUPolicy{})
 	if inv.Nodes != 8 || inv.Reporting != 6 {
 		t.Errorf("nodes %d reporting %d, want 8 and 6", inv.Nodes, inv.Reporting)
 	}
@@ -241,7 +265,7 @@ func TestList(t *testing.T) {
 	if err != nil || !found || got.Labels["runtimeguard.io/tenancy"] != "untrusted" || got.Annotations["a"] != "b" {
 		t.Errorf("namespace tenant-a: %+v found=%v err=%v", got, found, err)
 	}
-	if got := findingKeys(v.Inventory(nil)); !reflect.DeepEqual(got, []string{"class-unrunnable:kata:", "label-drift:gvisor:s2"}) {
+	if got := findingKeys(v.Inventory(GPUPolicy{})); !reflect.DeepEqual(got, []string{"class-unrunnable:kata:", "label-drift:gvisor:s2"}) {
 		t.Errorf("findings %q", got)
 	}
 }

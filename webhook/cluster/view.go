@@ -80,6 +80,8 @@ type View struct {
 	namespaces map[string]*Namespace
 
 	synced atomic.Bool
+
+	claims Claims // claims.go
 }
 
 // generations numbers snapshots across every View in the process, so that a cache keyed on a

@@ -14,6 +14,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	nodev1 "k8s.io/api/node/v1"
+	resourcev1 "k8s.io/api/resource/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
@@ -36,7 +37,7 @@ var scheme = runtime.NewScheme()
 var decoder runtime.Decoder
 
 func init() {
-	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, nodev1.AddToScheme} {
+	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, nodev1.AddToScheme, resourcev1.AddToScheme} {
 		if err := add(scheme); err != nil {
 			panic(err)
 		}
@@ -44,8 +45,11 @@ func init() {
 	decoder = serializer.NewCodecFactory(scheme).UniversalDeserializer()
 }
 
-// ReadFile reads every object in path. Supported kinds: Pod, Namespace, Node, RuntimeClass and
-// List of those.
+// wantKinds ends the error for an unsupported kind.
+const wantKinds = "(want Pod, Namespace, Node, RuntimeClass, ResourceClaimTemplate, ResourceClaim or List)"
+
+// ReadFile reads every object in path. Supported kinds: Pod, Namespace, Node, RuntimeClass,
+// ResourceClaimTemplate and ResourceClaim (resource.k8s.io/v1), and List of those.
 func ReadFile(path string) ([]Object, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -87,7 +91,7 @@ func decodeDocument(raw []byte, source string) ([]Object, error) {
 	obj, gvk, err := decoder.Decode(js, nil, nil)
 	if err != nil {
 		if runtime.IsNotRegisteredError(err) || runtime.IsMissingKind(err) || runtime.IsMissingVersion(err) {
-			return nil, fmt.Errorf("%s: %w (want Pod, Namespace, Node, RuntimeClass or List)", source, err)
+			return nil, fmt.Errorf("%s: %w %s", source, err, wantKinds)
 		}
 		return nil, fmt.Errorf("%s: %w", source, err)
 	}
@@ -114,9 +118,10 @@ func decodeDocument(raw []byte, source string) ([]Object, error) {
 		return out, nil
 	}
 	switch obj.(type) {
-	case *corev1.Pod, *corev1.Namespace, *corev1.Node, *nodev1.RuntimeClass:
+	case *corev1.Pod, *corev1.Namespace, *corev1.Node, *nodev1.RuntimeClass,
+		*resourcev1.ResourceClaimTemplate, *resourcev1.ResourceClaim:
 	default:
-		return nil, fmt.Errorf("%s: unsupported kind %s (want Pod, Namespace, Node, RuntimeClass or List)", source, gvk.Kind)
+		return nil, fmt.Errorf("%s: unsupported kind %s %s", source, gvk.Kind, wantKinds)
 	}
 	return []Object{{Object: obj, Raw: js, Source: source}}, nil
 }

@@ -127,13 +127,16 @@ type Request struct {
 	Cluster   *cluster.Snapshot
 	// Reach says where the Pod can run under each class (View.Reach); nil means nowhere known.
 	Reach *cluster.PodReach
+	// Claims resolves the Pod's spec.resourceClaims (input.pod.resourceClaims); nil resolves
+	// none of them (each is then unresolved, with that reason).
+	Claims *cluster.Claims
 }
 
 // Decide evaluates the policy for req, serving repeated inputs from the cache; cacheHit says
 // whether the cache answered. The returned Decision is shared: callers must not modify it.
 func (e *Engine) Decide(ctx context.Context, req Request) (d *Decision, cacheHit bool, err error) {
 	prog := e.current.Load()
-	key, err := inputKey(req)
+	key, err := inputKey(ctx, req)
 	if err != nil {
 		return nil, false, err
 	}
@@ -158,8 +161,8 @@ func (e *Engine) Decide(ctx context.Context, req Request) (d *Decision, cacheHit
 
 // inputKey builds the part of the input that belongs to one request (operation, namespace,
 // pod, placement): what the decision cache is keyed by.
-func inputKey(req Request) (*ast.Term, error) {
-	pod, err := podTerm(req.Pod)
+func inputKey(ctx context.Context, req Request) (*ast.Term, error) {
+	pod, err := podInput(ctx, req)
 	if err != nil {
 		return nil, err
 	}
@@ -220,3 +223,6 @@ func (e *Engine) clusterTerm(s *cluster.Snapshot) (*ast.Term, error) {
 
 // GPUClasses lists the classes the current policy's data marks gpu: true.
 func (e *Engine) GPUClasses() map[string]bool { return e.current.Load().set.GPUClasses() }
+
+// GPUPolicy is what the current policy's data says about GPUs (classes and resource names).
+func (e *Engine) GPUPolicy() cluster.GPUPolicy { return e.current.Load().set.GPUPolicy() }

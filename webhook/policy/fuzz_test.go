@@ -20,6 +20,9 @@ func FuzzDecodePod(f *testing.F) {
 	f.Add([]byte(`{"spec":{"containers":[{"name":"a","resources":{"limits":{"example.com/x":"9223372036854775807Ei"}}}]}}`))
 	f.Add([]byte(`{"metadata":{"labels":{"runtimeguard.io/workload":"untrusted"}},"spec":{"runtimeClassName":null}}`))
 	f.Add([]byte(`{"spec":{"containers":[{"securityContext":{"privileged":true}}],"initContainers":null}}`))
+	f.Add([]byte(`{"spec":{"resourceClaims":[{"name":"gpu","resourceClaimTemplateName":"single-gpu"},{"name":"c","resourceClaimName":"x"},null,{}]}}`))
+	f.Add([]byte(`{"spec":{"resourceClaims":[{"name":"a","resourceClaimName":"x","resourceClaimTemplateName":"y"},{"resourceClaimTemplateName":""}]}}`))
+	f.Add([]byte(`{"spec":{"resourceClaims":{"name":"gpu"}}}`))
 	f.Add([]byte(`null`))
 	f.Add([]byte(`[]`))
 	f.Add([]byte(`"pod"`))
@@ -51,7 +54,7 @@ func FuzzDecodePod(f *testing.F) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		d, _, err := e.Decide(ctx, Request{Operation: "CREATE", Namespace: ns, Pod: pod, Cluster: v.Snapshot()})
+		d, _, err := e.Decide(ctx, Request{Operation: "CREATE", Namespace: ns, Pod: pod, Cluster: v.Snapshot(), Claims: v.Claims()})
 		if err == nil && d == nil {
 			t.Fatal("Decide returned neither decision nor error")
 		}

@@ -44,6 +44,8 @@ type Pod struct {
 		HostIPC        bool                `json:"hostIPC"`
 		Containers     []Container         `json:"containers"`
 		InitContainers []Container         `json:"initContainers"`
+		// ResourceClaims are resolved against the cluster view before evaluation (claims.go).
+		ResourceClaims []cluster.ClaimRef `json:"resourceClaims"`
 	} `json:"spec"`
 }
 
@@ -177,7 +179,6 @@ var (
 	keyAvailable    = ast.StringTerm("available")
 	keyKnown        = ast.StringTerm("known")
 	keyDetail       = ast.StringTerm("detail")
-	keyReason       = ast.StringTerm("reason")
 )
 
 func stringMapTerm(m map[string]string) *ast.Term {

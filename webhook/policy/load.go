@@ -10,6 +10,8 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/loader"
+
+	"github.com/runtimeguard/runtimeguard/webhook/cluster"
 )
 
 // Set is a loaded, not yet compiled, policy set: Rego modules plus data documents.
@@ -195,4 +197,36 @@ func (s *Set) GPUClasses() map[string]bool {
 		}
 	}
 	return out
+}
+
+// GPUResources reads the extended resource names that request a GPU: the extended_resources of
+// every trait the policy data says requires a GPU (data.config.traits[].requires.gpu), sorted.
+func (s *Set) GPUResources() []string {
+	seen := map[string]bool{}
+	config, _ := s.Data["config"].(map[string]any)
+	traits, _ := config["traits"].(map[string]any)
+	for _, t := range traits {
+		def, _ := t.(map[string]any)
+		requires, _ := def["requires"].(map[string]any)
+		if gpu, _ := requires["gpu"].(bool); !gpu {
+			continue
+		}
+		resources, _ := def["extended_resources"].([]any)
+		for _, r := range resources {
+			if name, _ := r.(string); name != "" {
+				seen[name] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for name := range seen {
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// GPUPolicy is what the policy data says about GPUs, for the inventory.
+func (s *Set) GPUPolicy() cluster.GPUPolicy {
+	return cluster.GPUPolicy{Classes: s.GPUClasses(), Resources: s.GPUResources()}
 }

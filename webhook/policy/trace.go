@@ -51,13 +51,13 @@ type PlacementTrace struct {
 
 // ClassTrace is the verdict on one class.
 type ClassTrace struct {
-	Name               string   `json:"name"`
-	Handler            string   `json:"handler"`
-	Listed             bool     `json:"listed"`
-	Isolation          int      `json:"isolation"`
-	GPU                bool     `json:"gpu"`
-	Meets              bool     `json:"meets"`
-	Exists             bool     `json:"exists"`
+	Name      string `json:"name"`
+	Handler   string `json:"handler"`
+	Listed    bool   `json:"listed"`
+	Isolation int    `json:"isolation"`
+	GPU       bool   `json:"gpu"`
+	Meets     bool   `json:"meets"`
+	Exists    bool   `json:"exists"`
 	// Available and AvailabilityReason are for this Pod, on the nodes it can reach.
 	Available          bool     `json:"available"`
 	AvailabilityReason string   `json:"availability_reason"`
@@ -87,7 +87,7 @@ func (e *Engine) Trace(ctx context.Context, req Request) (*Trace, error) {
 	if prog.trace.err != nil {
 		return nil, prog.trace.err
 	}
-	key, err := inputKey(req)
+	key, err := inputKey(ctx, req)
 	if err != nil {
 		return nil, err
 	}

@@ -10,8 +10,8 @@ import (
 // at scrape time (one walk of nodes x classes per scrape, never on the admission path). Until the
 // view is synced it exports nothing, so alerts do not fire on a half-filled view.
 type InventoryCollector struct {
-	view       *cluster.View
-	gpuClasses func() map[string]bool
+	view *cluster.View
+	gpu  func() cluster.GPUPolicy
 
 	nodes     *prometheus.Desc
 	usable    *prometheus.Desc
@@ -19,12 +19,13 @@ type InventoryCollector struct {
 	findings  *prometheus.Desc
 }
 
-// NewInventoryCollector returns a collector over view. gpuClasses returns the classes the
-// current policy marks gpu: true (policy.Engine.GPUClasses), read at each scrape; it may be nil.
-func NewInventoryCollector(view *cluster.View, gpuClasses func() map[string]bool) *InventoryCollector {
+// NewInventoryCollector returns a collector over view. gpu returns what the current policy's
+// data says about GPUs (policy.Engine.GPUPolicy: GPU classes and the resource names that request
+// a GPU), read at each scrape so a policy reload shows; it may be nil.
+func NewInventoryCollector(view *cluster.View, gpu func() cluster.GPUPolicy) *InventoryCollector {
 	return &InventoryCollector{
-		view:       view,
-		gpuClasses: gpuClasses,
+		view: view,
+		gpu:  gpu,
 		nodes: prometheus.NewDesc("runtimeguard_runtimeclass_nodes",
 			"Nodes advertising a RuntimeClass's handler, by source: status (status.runtimeHandlers lists it) or labels (the node reports no handlers and matches the class's scheduling.nodeSelector).",
 			[]string{"runtimeclass", "handler", "source"}, nil),
@@ -53,9 +54,9 @@ func (c *InventoryCollector) Collect(ch chan<- prometheus.Metric) {
 	if !c.view.Synced() {
 		return
 	}
-	var gpu map[string]bool
-	if c.gpuClasses != nil {
-		gpu = c.gpuClasses()
+	var gpu cluster.GPUPolicy
+	if c.gpu != nil {
+		gpu = c.gpu()
 	}
 	inv := c.view.Inventory(gpu)
 	for _, ci := range inv.Classes {

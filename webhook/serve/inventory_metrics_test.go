@@ -135,7 +135,7 @@ func TestInventoryCollector(t *testing.T) {
 	}
 	// kata-clh is available by labels through old-1 (which reports no handlers): the label-drift
 	// on kata-1 stays a finding, but the class is not unrunnable.
-	c := NewInventoryCollector(viewFromYAML(t, driftCluster), engine.GPUClasses)
+	c := NewInventoryCollector(viewFromYAML(t, driftCluster), engine.GPUPolicy)
 	want := inventoryHelp + `runtimeguard_drift_findings{kind="class-unrunnable"} 0
 runtimeguard_drift_findings{kind="gpu-class-unscheduled"} 1
 runtimeguard_drift_findings{kind="label-drift"} 1
@@ -165,7 +165,7 @@ runtimeguard_runtimeclass_usable_nodes{handler="nvidia",runtimeclass="nvidia"} 1
 	reg := prometheus.NewPedanticRegistry()
 	webhook.NewMetrics(reg)
 	newReloadMetrics(reg)
-	reg.MustRegister(NewInventoryCollector(viewFromYAML(t, driftCluster), engine.GPUClasses))
+	reg.MustRegister(NewInventoryCollector(viewFromYAML(t, driftCluster), engine.GPUPolicy))
 	families, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -183,8 +183,9 @@ runtimeguard_runtimeclass_usable_nodes{handler="nvidia",runtimeclass="nvidia"} 1
 
 func TestInventoryCollectorFollowsThePolicyData(t *testing.T) {
 	view := viewFromYAML(t, driftCluster)
-	data := map[string]any{"config": map[string]any{"classes": []any{map[string]any{"name": "nvidia", "gpu": false}}}}
-	c := NewInventoryCollector(view, func() map[string]bool { return (&policy.Set{Data: data}).GPUClasses() })
+	gpuTraits := map[string]any{"gpu": map[string]any{"extended_resources": []any{"nvidia.com/gpu"}, "requires": map[string]any{"gpu": true}}}
+	data := map[string]any{"config": map[string]any{"traits": gpuTraits, "classes": []any{map[string]any{"name": "nvidia", "gpu": false}}}}
+	c := NewInventoryCollector(view, func() cluster.GPUPolicy { return (&policy.Set{Data: data}).GPUPolicy() })
 	want := inventoryHelp + `runtimeguard_drift_findings{kind="class-unrunnable"} 0
 runtimeguard_drift_findings{kind="gpu-class-unscheduled"} 0
 runtimeguard_drift_findings{kind="label-drift"} 1
@@ -192,9 +193,12 @@ runtimeguard_drift_findings{kind="shared-selector"} 1
 `
 	compareMetrics(t, c, want, "runtimeguard_drift_findings")
 	// A policy reload that marks nvidia as a GPU class shows at the next scrape.
-	data = map[string]any{"config": map[string]any{"classes": []any{map[string]any{"name": "nvidia", "gpu": true}}}}
+	data = map[string]any{"config": map[string]any{"traits": gpuTraits, "classes": []any{map[string]any{"name": "nvidia", "gpu": true}}}}
 	compareMetrics(t, c, strings.Replace(want, `"gpu-class-unscheduled"} 0`, `"gpu-class-unscheduled"} 1`, 1), "runtimeguard_drift_findings")
-	// nil gpuClasses: no GPU classes.
+	// So does one that names another GPU resource, which nvidia's scheduling does not mention.
+	gpuTraits["gpu"].(map[string]any)["extended_resources"] = []any{"amd.com/gpu"}
+	compareMetrics(t, c, strings.Replace(want, `"gpu-class-unscheduled"} 0`, `"gpu-class-unscheduled"} 1`, 1), "runtimeguard_drift_findings")
+	// nil gpu: no GPU classes.
 	compareMetrics(t, NewInventoryCollector(view, nil), want, "runtimeguard_drift_findings")
 }
 

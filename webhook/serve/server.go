@@ -89,6 +89,9 @@ func Run(ctx context.Context, o Options) error {
 		if err := cluster.Watch(ctx, mgr.GetCache(), view); err != nil {
 			return err
 		}
+		if err := cluster.WatchClaims(ctx, mgr.GetCache(), mgr.GetAPIReader(), view); err != nil {
+			return err
+		}
 	} else if view, err = o.LoadView(); err != nil {
 		return fmt.Errorf("loading --cluster files: %w", err)
 	}
@@ -98,7 +101,7 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("compiling policies: %w", err)
 	}
 	log.Info("policy compiled", "files", set.Files)
-	metrics.Registry.MustRegister(NewInventoryCollector(view, engine.GPUClasses))
+	metrics.Registry.MustRegister(NewInventoryCollector(view, engine.GPUPolicy))
 	stopping := &atomic.Bool{} // set when the drain starts
 	server := mgr.GetWebhookServer()
 	server.Register(webhook.MutatePath, closeWhileDraining(stopping, webhook.NewHandler(pipeline.Mutate)))

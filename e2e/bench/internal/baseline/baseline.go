@@ -116,7 +116,8 @@ func (h *Handler) prepare(ctx context.Context, req admission.Request) (*review, 
 	}
 	snap := h.View.Snapshot()
 	start := time.Now()
-	d, err := h.Policy.Decide(ns, pod, snap)
+	claims := h.View.Claims().Resolve(ctx, pod.Metadata.Namespace, pod.Spec.ResourceClaims)
+	d, err := h.Policy.Decide(ns, pod, snap, claims)
 	h.decisions.Observe(time.Since(start).Seconds())
 	if err != nil {
 		return respond(admission.Errored(http.StatusInternalServerError, err))
@@ -169,6 +170,9 @@ func (h *Handler) Validate(ctx context.Context, req admission.Request) admission
 		resp = admission.Allowed("warn mode").WithWarnings(denials...)
 	default:
 		resp = admission.Denied(strings.Join(denials, "; and "))
+	}
+	if len(r.decision.Warn) > 0 {
+		resp.Warnings = append(resp.Warnings, r.decision.Warn...) // as the pipeline returns decision.warn
 	}
 	return h.finish("validate", resp, r)
 }

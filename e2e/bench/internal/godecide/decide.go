@@ -25,6 +25,7 @@ type Trait struct {
 	NamespaceLabels   map[string]string `json:"namespace_labels"`
 	PodLabels         map[string]string `json:"pod_labels"`
 	ExtendedResources []string          `json:"extended_resources"`
+	DeviceClasses     []string          `json:"device_classes"`
 	Requires          struct {
 		Isolation int  `json:"isolation"`
 		GPU       bool `json:"gpu"`
@@ -44,6 +45,7 @@ type Policy struct {
 	traits     map[string]*Trait
 	classes    map[string]ClassDef
 	ranked     []string
+	labels     knownLabels // warn.go
 }
 
 // Load reads the default policy's data.yaml.
@@ -59,14 +61,16 @@ func Load() (*Policy, error) {
 func Parse(b []byte) (*Policy, error) {
 	var doc struct {
 		Config struct {
-			Traits  map[string]*Trait `json:"traits"`
-			Classes []ClassDef        `json:"classes"`
+			Traits        map[string]*Trait `json:"traits"`
+			Classes       []ClassDef        `json:"classes"`
+			NoTraitLabels noTraitLabels     `json:"no_trait_labels"`
 		} `json:"config"`
 	}
 	if err := yaml.UnmarshalStrict(b, &doc); err != nil {
 		return nil, err
 	}
 	p := &Policy{traits: doc.Config.Traits, classes: map[string]ClassDef{}}
+	p.labels = newKnownLabels(doc.Config.Traits, doc.Config.NoTraitLabels)
 	for name := range p.traits {
 		p.traitNames = append(p.traitNames, name)
 	}
@@ -105,6 +109,7 @@ type Decision struct {
 	Class      string
 	Acceptable []string
 	Deny       []string
+	Warn       []string
 	Reasons    []string
 	Traits     map[string][]string
 	Isolation  int
@@ -116,13 +121,14 @@ type decider struct {
 	ns       *cluster.Namespace
 	pod      *policy.Pod
 	snap     *cluster.Snapshot
+	claims   []cluster.ResolvedClaim
 	traits   map[string][]string
 	traitSet []string // sorted trait names the pod has
 }
 
-// Decide decides for one Pod.
-func (p *Policy) Decide(ns *cluster.Namespace, pod *policy.Pod, snap *cluster.Snapshot) (*Decision, error) {
-	d := &decider{p: p, ns: ns, pod: pod, snap: snap, traits: map[string][]string{}}
+// Decide decides for one Pod whose resource claims are resolved with claims (nil: none resolve).
+func (p *Policy) Decide(ns *cluster.Namespace, pod *policy.Pod, snap *cluster.Snapshot, claims []cluster.ResolvedClaim) (*Decision, error) {
+	d := &decider{p: p, ns: ns, pod: pod, snap: snap, claims: claims, traits: map[string][]string{}}
 	if err := d.collectTraits(); err != nil {
 		return nil, err
 	}
@@ -197,6 +203,7 @@ func (p *Policy) Decide(ns *cluster.Namespace, pod *policy.Pod, snap *cluster.Sn
 		}
 	}
 	sort.Strings(out.Deny)
+	out.Warn = d.warnings()
 
 	// Reasons: traits, requirement, classes passed over, the choice.
 	var traitReasons []string
@@ -253,6 +260,16 @@ func (d *decider) collectTraits() error {
 				}
 				if n > 0 {
 					sources = append(sources, fmt.Sprintf("container %q requests %s", containers[i].Name, res))
+				}
+			}
+		}
+		for _, c := range d.claims {
+			if !c.Resolved {
+				continue
+			}
+			for _, class := range c.DeviceClasses {
+				if slices.Contains(t.DeviceClasses, class) {
+					sources = append(sources, fmt.Sprintf("resource claim %q (%s) requests device class %s", c.Name, c.Source, class))
 				}
 			}
 		}
