@@ -246,9 +246,20 @@ deny contains msg if {
 	placement_constraint != ""
 	msg := sprintf(
 		"pod rejected: %s, which needs %s, but %s (%s); %s, or run one of those handlers there",
-		[concat(" and ", all_sources), requirement_text, placement_problem, concat("; ", unavailable_details), input.placement.fix],
+		[concat(" and ", all_sources), requirement_text, placement_problem, concat("; ", placement_details), input.placement.fix],
 	)
 }
+
+# The classes that exist, judged on the Pod's nodes; a class missing from the cluster is noise
+# next to "run one of those handlers there" (the message without placement lists it).
+placement_details := [detail |
+	some name in candidates
+	input.cluster.runtimeClasses[name]
+	detail := unavailable_detail(name)
+] if {
+	some name in candidates
+	input.cluster.runtimeClasses[name]
+} else := unavailable_details
 
 placement_problem := sprintf("%s, none of which runs a class that provides it", [input.placement.nodes]) if {
 	object.get(input.pod, "nodeName", "") == ""

@@ -793,9 +793,19 @@ test_without_placement_the_cluster_availability_decides if {
 	d.class == "kata"
 }
 
-test_placement_lists_missing_runtime_classes if {
+test_placement_leaves_out_missing_runtime_classes if {
 	p := object.union(general_pool, {"classes": object.remove(general_pool.classes, ["kata"])})
 	d := runtimeguard.decision with input as placed(make("tenant-a", untrusted_ns, {"nodeSelector": {"pool": "general"}}, cluster_without(["kata"])), p)
 	some msg in d.deny
-	contains(msg, "kata: RuntimeClass not found")
+	contains(msg, `(gvisor: handler "runsc" on 0 of them; gvisor-nvidia:`)
+	not contains(msg, "kata:")
+}
+
+test_placement_with_no_class_in_the_cluster_lists_them_missing if {
+	d := runtimeguard.decision with input as placed(
+		make("tenant-a", untrusted_ns, {"nodeSelector": {"pool": "general"}}, cluster_without(["gvisor", "kata", "gvisor-nvidia", "kata-nvidia-gpu"])),
+		general_pool,
+	)
+	some msg in d.deny
+	contains(msg, "(gvisor: RuntimeClass not found; kata: RuntimeClass not found")
 }

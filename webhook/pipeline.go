@@ -220,7 +220,7 @@ func (p *Pipeline) readCluster(ctx context.Context, r *review) *admission.Respon
 	if Enforcement(ns.Labels[EnforcementLabel]) == Warn {
 		r.mode = Warn
 	}
-	r.snapshot, r.reach = p.cfg.View.Reach(r.placement)
+	r.snapshot, r.reach = p.cfg.View.Reach(r.placement, r.pod.RuntimeClassName())
 	r.claims = p.cfg.View.Claims()
 	return nil
 }

@@ -70,6 +70,15 @@ func TestPlacementDecisions(t *testing.T) {
 			message: []string{`pod rejected: RuntimeClass "gvisor" (handler "runsc") cannot run this pod: nodeSelector pool=general matches 2 Ready nodes; handler "runsc" on 0 of them; remove or widen the pod's nodeSelector, or choose another runtime class`},
 		},
 		{
+			name: "a pod naming gvisor as the API server sends it, the class's scheduling merged in, is judged on its own selector",
+			ns:   "default", spec: map[string]any{
+				"runtimeClassName": "gvisor",
+				"nodeSelector":     map[string]any{"pool": "general", "sandbox.runtimeguard.io/gvisor": "true"},
+				"tolerations":      []any{map[string]any{"key": "sandbox.runtimeguard.io/gvisor", "operator": "Exists", "effect": "NoSchedule"}},
+			},
+			message: []string{`RuntimeClass "gvisor" (handler "runsc") cannot run this pod: nodeSelector pool=general matches 2 Ready nodes; handler "runsc" on 0 of them`},
+		},
+		{
 			name: "a pod bound to a node without the handler is denied: the kubelet would fail it",
 			ns:   "default", spec: map[string]any{"runtimeClassName": "gvisor", "nodeName": "general-1"},
 			message: []string{`spec.nodeName "general-1" does not run handler "runsc" (RuntimeClass "gvisor"): the kubelet would fail the Pod`},

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -92,6 +93,34 @@ func (p *Placement) Validate() error {
 	return errs.ToAggregate()
 }
 
+// withoutClass removes what the API server's RuntimeClass plugin merged in from class c before
+// any webhook runs: its nodeSelector entries and tolerations. They are the class's, not the
+// Pod's own, and are added back per class. (The plugin refuses conflicting values, so an entry
+// equal to the class's is the class's.)
+func (p *Placement) withoutClass(c *Class) *Placement {
+	if len(c.NodeSelector) == 0 && len(c.Tolerations) == 0 {
+		return p
+	}
+	out := *p
+	if len(c.NodeSelector) > 0 && len(p.NodeSelector) > 0 {
+		out.NodeSelector = make(map[string]string, len(p.NodeSelector))
+		for k, v := range p.NodeSelector {
+			if w, ok := c.NodeSelector[k]; !ok || w != v {
+				out.NodeSelector[k] = v
+			}
+		}
+	}
+	if len(c.Tolerations) > 0 && len(p.Tolerations) > 0 {
+		out.Tolerations = nil
+		for _, t := range p.Tolerations {
+			if !slices.ContainsFunc(c.Tolerations, func(ct corev1.Toleration) bool { return ct.MatchToleration(&t) }) {
+				out.Tolerations = append(out.Tolerations, t)
+			}
+		}
+	}
+	return &out
+}
+
 // constrained reports whether the Pod narrows the Nodes at all; an unconstrained Pod can use
 // the cluster-wide availability computed once per snapshot.
 func (p *Placement) constrained() bool {
@@ -142,12 +171,15 @@ func unconstrainedReach(classes map[string]*Class) *PodReach {
 }
 
 // Reach returns the snapshot and, for every RuntimeClass in it, whether the Pod described by p
-// can run under it. It combines index bitmaps (see nodeIndex) and never walks the Nodes. p
-// must have passed Validate.
-func (v *View) Reach(p *Placement) (*Snapshot, *PodReach) {
+// can run under it. named is the class the Pod names ("" for none). It combines index bitmaps
+// (see nodeIndex) and never walks the Nodes. p must have passed Validate.
+func (v *View) Reach(p *Placement, named string) (*Snapshot, *PodReach) {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	snap := v.snap.Load()
+	if c := snap.Classes[named]; c != nil {
+		p = p.withoutClass(c)
+	}
 	if !p.constrained() || v.index.all.IsEmpty() {
 		// An empty cluster knows nothing about any Pod: keep the cluster-wide answer.
 		return snap, snap.unconstrained

@@ -68,8 +68,10 @@ type want struct {
 func TestReach(t *testing.T) {
 	tolerateGPU := []corev1.Toleration{{Key: "nvidia.com/gpu", Operator: corev1.TolerationOpExists}}
 	for _, tc := range []struct {
-		name       string
-		placement  Placement
+		name      string
+		placement Placement
+		// named is the class the Pod names: the API server has merged its scheduling in.
+		named      string
 		constraint string
 		classes    map[string]want
 	}{
@@ -158,6 +160,27 @@ func TestReach(t *testing.T) {
 			classes:    map[string]want{"gvisor": {0, []string{`handler "runsc" on 0 of them`}}, "runc": {1, nil}},
 		},
 		{
+			name: "a pod naming gvisor arrives with the class's nodeSelector and toleration merged in: they are not its own",
+			placement: Placement{
+				NodeSelector: map[string]string{"pool": "general", gvisorLabel: "true"},
+				Tolerations:  []corev1.Toleration{{Key: gvisorLabel, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}},
+			},
+			named:      "gvisor",
+			constraint: "nodeSelector pool=general",
+			classes: map[string]want{
+				"gvisor": {0, []string{`nodeSelector pool=general matches 2 Ready nodes; handler "runsc" on 0 of them`}},
+				"runc":   {2, nil},
+			},
+		},
+		{
+			name:      "a bound pod naming gvisor, merged selector and all",
+			placement: Placement{NodeName: "general-1", NodeSelector: map[string]string{gvisorLabel: "true"}},
+			named:     "gvisor",
+			classes: map[string]want{
+				"gvisor": {0, []string{`spec.nodeName "general-1" does not run handler "runsc" (RuntimeClass "gvisor"): the kubelet would fail the Pod`}},
+			},
+		},
+		{
 			name:      "a bound pod ignores cordon",
 			placement: Placement{NodeName: "sandbox-2"},
 			classes:   map[string]want{"gvisor": {1, []string{`spec.nodeName "sandbox-2" runs handler "runsc"`}}},
@@ -211,7 +234,7 @@ func TestReach(t *testing.T) {
 			if err := tc.placement.Validate(); err != nil {
 				t.Fatalf("Validate: %v", err)
 			}
-			_, r := poolCluster(Options{}).Reach(&tc.placement)
+			_, r := poolCluster(Options{}).Reach(&tc.placement, tc.named)
 			if tc.constraint != "" || tc.name == "a selector every usable node matches is the cluster-wide answer" {
 				if r.Constraint != tc.constraint {
 					t.Errorf("constraint %q, want %q", r.Constraint, tc.constraint)
@@ -236,7 +259,7 @@ func TestReach(t *testing.T) {
 }
 
 func TestReachUnknownDeniedWhenAdvertisedHandlersAreRequired(t *testing.T) {
-	_, r := poolCluster(Options{RequireAdvertisedHandlers: true}).Reach(&Placement{NodeSelector: map[string]string{"pool": "legacy"}})
+	_, r := poolCluster(Options{RequireAdvertisedHandlers: true}).Reach(&Placement{NodeSelector: map[string]string{"pool": "legacy"}}, "")
 	if got := r.Classes["mystery"]; got.Available || got.Known || !strings.Contains(got.Reason, "--require-advertised-handlers") {
 		t.Errorf("mystery: %+v, want unavailable and unknown, naming the flag", got)
 	}
@@ -245,19 +268,19 @@ func TestReachUnknownDeniedWhenAdvertisedHandlersAreRequired(t *testing.T) {
 func TestReachFollowsNodeEvents(t *testing.T) {
 	v := poolCluster(Options{})
 	general := &Placement{NodeSelector: map[string]string{"pool": "general"}}
-	if _, r := v.Reach(general); r.Classes["gvisor"].Available {
+	if _, r := v.Reach(general, ""); r.Classes["gvisor"].Available {
 		t.Fatal("gvisor reachable in the general pool before any general node runs it")
 	}
 	v.UpsertNode(newNode("general-1", labelled("pool", "general"), handlers("runc", "runsc")))
-	if _, r := v.Reach(general); r.Classes["gvisor"].Nodes != 0 {
+	if _, r := v.Reach(general, ""); r.Classes["gvisor"].Nodes != 0 {
 		t.Errorf("general-1 runs runsc but lacks the class's nodeSelector: want 0 reachable, got %d", r.Classes["gvisor"].Nodes)
 	}
 	v.UpsertNode(newNode("general-1", labelled("pool", "general", gvisorLabel, "true"), handlers("runc", "runsc")))
-	if _, r := v.Reach(general); r.Classes["gvisor"].Nodes != 1 {
+	if _, r := v.Reach(general, ""); r.Classes["gvisor"].Nodes != 1 {
 		t.Errorf("after labelling general-1: %d reachable, want 1 (%s)", r.Classes["gvisor"].Nodes, r.Classes["gvisor"].Reason)
 	}
 	v.DeleteNode("general-1")
-	if _, r := v.Reach(general); r.Count != 1 || r.Classes["gvisor"].Available {
+	if _, r := v.Reach(general, ""); r.Count != 1 || r.Classes["gvisor"].Available {
 		t.Errorf("after deleting general-1: %d general nodes, gvisor %+v; want 1 and unavailable", r.Count, r.Classes["gvisor"])
 	}
 }
@@ -398,7 +421,7 @@ func TestReachAgreesWithTheScheduler(t *testing.T) {
 		if err := p.Validate(); err != nil {
 			t.Fatalf("round %d: generated an invalid placement: %v", round, err)
 		}
-		_, r := v.Reach(&p)
+		_, r := v.Reach(&p, "")
 		for _, rc := range classes {
 			want := schedulerCount(t, all, &p, rc)
 			if got := r.Classes[rc.Name]; got.Nodes != want {
