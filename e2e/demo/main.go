@@ -1,5 +1,5 @@
 // Command demo is `make demo`: it starts a local control plane (etcd, kube-apiserver,
-// kube-controller-manager), runs `runtimeguard serve` registered through the Helm chart's
+// kube-controller-manager, kube-scheduler), runs `runtimeguard serve` registered through the Helm chart's
 // webhook configurations, creates RuntimeClasses, Nodes and a namespace per tenancy, applies
 // example workloads with the real kubectl, and prints what happened to each. Then it stops
 // everything, unless DEMO_KEEP=1 asks it to keep running for you to play with.
@@ -50,9 +50,9 @@ func run() error {
 	if err := controlplane.RequireBinaries(bin, "kubectl", "helm", "runtimeguard"); err != nil {
 		return err
 	}
-	step("starting etcd, kube-apiserver and kube-controller-manager (built from the Go module proxy)")
+	step("starting etcd, kube-apiserver, kube-controller-manager and kube-scheduler (built from the Go module proxy)")
 	start := time.Now()
-	cp, err := controlplane.Start(controlplane.Options{ControllerManager: true})
+	cp, err := controlplane.Start(controlplane.Options{ControllerManager: true, Scheduler: true})
 	if err != nil {
 		return err
 	}
