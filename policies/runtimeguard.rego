@@ -105,10 +105,22 @@ selector_conflicts(name) := sort([{"key": key, "class_value": value, "pod_value"
 
 conflicts_with_pod(name) if count(selector_conflicts(name)) > 0
 
+# reach(name) says whether the class can run this Pod on a node the Pod can land on
+# (input.placement, computed by runtimeguard from the Pod's nodeName, nodeSelector, required
+# node affinity and tolerations plus the class's scheduling). Without it, the cluster-wide
+# availability.
+reach(name) := r if {
+	r := input.placement.classes[name]
+} else := input.cluster.runtimeClasses[name]
+
+reach_detail(name) := object.get(reach(name), "detail", reach(name).reason)
+
 usable(name) if {
-	input.cluster.runtimeClasses[name].available == true
+	reach(name).available == true
 	not conflicts_with_pod(name)
 }
+
+placement_constraint := object.get(input, ["placement", "constraint"], "")
 
 usable_candidates := [name | some name in candidates; usable(name)]
 
@@ -202,11 +214,32 @@ deny contains msg if {
 	named_class == ""
 	not override_rejected
 	count(usable_candidates) == 0
+	placement_constraint == ""
 	msg := sprintf(
 		"pod rejected: %s, which needs %s, but no runtime class that provides it is available (%s); install the runtime on a node and make it advertise the handler, or create the RuntimeClass",
 		[concat(" and ", all_sources), requirement_text, concat("; ", unavailable_details)],
 	)
 }
+
+# The Pod's own placement (nodeName, nodeSelector, node affinity) leaves no node that runs a
+# class providing what it needs, though the cluster may have such nodes elsewhere.
+deny contains msg if {
+	has_requirement
+	named_class == ""
+	not override_rejected
+	count(usable_candidates) == 0
+	placement_constraint != ""
+	msg := sprintf(
+		"pod rejected: %s, which needs %s, but %s (%s); %s, or run one of those handlers there",
+		[concat(" and ", all_sources), requirement_text, placement_problem, concat("; ", unavailable_details), input.placement.fix],
+	)
+}
+
+placement_problem := sprintf("%s, none of which runs a class that provides it", [input.placement.nodes]) if {
+	object.get(input.pod, "nodeName", "") == ""
+} else := sprintf("the pod is bound to node %q (spec.nodeName), which runs no class that provides it", [input.pod.nodeName]) if {
+	input.placement.count > 0
+} else := input.placement.nodes
 
 # Reached only when the mutating webhook did not run (not registered, or skipped): the Pod
 # would otherwise slip through on the node's default runtime.
@@ -249,7 +282,7 @@ unavailable_detail(name) := sprintf("%s: RuntimeClass not found", [name]) if {
 	not input.cluster.runtimeClasses[name]
 } else := sprintf("%s: its scheduling.nodeSelector conflicts with the pod's nodeSelector", [name]) if {
 	conflicts_with_pod(name)
-} else := sprintf("%s: %s", [name, input.cluster.runtimeClasses[name].reason])
+} else := sprintf("%s: %s", [name, reach_detail(name)])
 
 # The default policy has no warnings; custom policies add rules to deny and warn in package
 # runtimeguard (see policies/examples/).

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -334,8 +335,11 @@ func annotations(size, variant int) map[string]any {
 
 // Views for the cluster-state cases.
 
+// readyNode returns a Ready Node with the labels the kubelet sets plus labels.
 func readyNode(name string, labels map[string]string, handlers ...string) *corev1.Node {
-	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
+	all := map[string]string{"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"}
+	maps.Copy(all, labels)
+	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: all}}
 	n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}
 	for _, h := range handlers {
 		n.Status.RuntimeHandlers = append(n.Status.RuntimeHandlers, corev1.NodeRuntimeHandler{Name: h})

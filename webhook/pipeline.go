@@ -66,10 +66,13 @@ var podKind = metav1.GroupVersionKind{Version: "v1", Kind: "Pod"}
 
 // review is one request on its way through the steps.
 type review struct {
-	req      admission.Request
-	pod      *policy.Pod
-	ns       *cluster.Namespace
-	snapshot *cluster.Snapshot
+	req       admission.Request
+	pod       *policy.Pod
+	placement *cluster.Placement
+	ns        *cluster.Namespace
+	snapshot  *cluster.Snapshot
+	// reach says where the Pod can run under each class.
+	reach    *cluster.PodReach
 	mode     Enforcement
 	decision *policy.Decision
 	// trace is set when the run traces (explain); traceErr says why it could not.
@@ -191,7 +194,13 @@ func (r *review) decodePod() *admission.Response {
 	if pod.Metadata.Namespace == "" {
 		pod.Metadata.Namespace = r.req.Namespace
 	}
-	r.pod = pod
+	// The mutating webhook sees the Pod before the API server validates it: malformed
+	// placement is refused here, naming the field, rather than evaluated.
+	placement := pod.Placement()
+	if err := placement.Validate(); err != nil {
+		return fail(fmt.Errorf("pod placement is invalid: %w", err))
+	}
+	r.pod, r.placement = pod, placement
 	return nil
 }
 
@@ -210,12 +219,12 @@ func (p *Pipeline) readCluster(ctx context.Context, r *review) *admission.Respon
 	if Enforcement(ns.Labels[EnforcementLabel]) == Warn {
 		r.mode = Warn
 	}
-	r.snapshot = p.cfg.View.Snapshot()
+	r.snapshot, r.reach = p.cfg.View.Reach(r.placement)
 	return nil
 }
 
 func (r *review) policyRequest() policy.Request {
-	return policy.Request{Operation: string(r.req.Operation), Namespace: r.ns, Pod: r.pod, Cluster: r.snapshot}
+	return policy.Request{Operation: string(r.req.Operation), Namespace: r.ns, Pod: r.pod, Cluster: r.snapshot, Reach: r.reach}
 }
 
 // decide evaluates the policy. A policy that cannot decide fails closed, except in warn mode.
@@ -242,7 +251,7 @@ func (r *review) check() (denials, warnings []string) {
 	denials = append([]string(nil), r.decision.Deny...)
 	warnings = append([]string(nil), r.decision.Warn...)
 	if class := r.pod.RuntimeClassName(); class != "" {
-		d, w := checkClass(class, r.decision, r.snapshot)
+		d, w := checkClass(class, r.decision, r.snapshot, r.reach)
 		denials = append(denials, d...)
 		warnings = append(warnings, w...)
 	}

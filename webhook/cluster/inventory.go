@@ -93,8 +93,8 @@ func (inv *Inventory) CountFindings() map[string]int {
 // metric scrapes, never for admission. gpuClasses names the classes the policy data marks
 // gpu: true (policy.Set.GPUClasses).
 func (v *View) Inventory(gpuClasses map[string]bool) *Inventory {
-	v.mu.Lock()
-	defer v.mu.Unlock()
+	v.mu.RLock()
+	defer v.mu.RUnlock()
 	inv := &Inventory{Nodes: len(v.nodes), Reporting: v.reporting, Classes: []ClassInventory{}, Findings: []Finding{}}
 	nodeNames := make([]string, 0, len(v.nodes))
 	for name := range v.nodes {

@@ -34,6 +34,8 @@ type Snapshot struct {
 	Classes    map[string]*Class
 	// Nodes is the number of Nodes the view knows.
 	Nodes int
+	// unconstrained is the reach of a Pod that asks nothing of its Node.
+	unconstrained *PodReach
 }
 
 // ClassNames returns the class names in sorted order.
@@ -66,8 +68,9 @@ type classEntry struct {
 type View struct {
 	opts Options
 
-	mu        sync.Mutex // guards nodes, classes, reporting, generation
+	mu        sync.RWMutex // guards nodes, index, classes, reporting, generation
 	nodes     map[string]*nodeFacts
+	index     *nodeIndex
 	classes   map[string]*classEntry
 	reporting int
 	gen       uint64
@@ -88,6 +91,7 @@ func NewView(opts Options) *View {
 	v := &View{
 		opts:       opts,
 		nodes:      map[string]*nodeFacts{},
+		index:      newNodeIndex(),
 		classes:    map[string]*classEntry{},
 		namespaces: map[string]*Namespace{},
 	}
@@ -115,6 +119,7 @@ func (v *View) UpsertNode(n *corev1.Node) {
 		return // a heartbeat: nothing availability depends on changed
 	}
 	v.nodes[n.Name] = facts
+	v.index.put(n.Name, facts)
 	v.moveNodeLocked(old, facts)
 	v.publishLocked()
 }
@@ -128,6 +133,7 @@ func (v *View) DeleteNode(name string) {
 		return
 	}
 	delete(v.nodes, name)
+	v.index.remove(name)
 	v.moveNodeLocked(old, nil)
 	v.publishLocked()
 }
@@ -195,6 +201,7 @@ func (v *View) publishLocked() {
 		c.Availability = availabilityOf(&c, counts, v.opts.RequireAdvertisedHandlers)
 		s.Classes[name] = &c
 	}
+	s.unconstrained = unconstrainedReach(s.Classes)
 	v.snap.Store(s)
 }
 

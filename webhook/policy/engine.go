@@ -125,17 +125,18 @@ type Request struct {
 	Namespace *cluster.Namespace
 	Pod       *Pod
 	Cluster   *cluster.Snapshot
+	// Reach says where the Pod can run under each class (View.Reach); nil means nowhere known.
+	Reach *cluster.PodReach
 }
 
 // Decide evaluates the policy for req, serving repeated inputs from the cache; cacheHit says
 // whether the cache answered. The returned Decision is shared: callers must not modify it.
 func (e *Engine) Decide(ctx context.Context, req Request) (d *Decision, cacheHit bool, err error) {
 	prog := e.current.Load()
-	pod, err := podTerm(req.Pod)
+	key, err := inputKey(req)
 	if err != nil {
 		return nil, false, err
 	}
-	key := ast.ArrayTerm(ast.StringTerm(req.Operation), namespaceTerm(req.Namespace), pod)
 	gen := generation{policy: prog.generation, cluster: req.Cluster.Generation}
 	if d := e.cache.get(gen, key); d != nil {
 		return d, true, nil
@@ -155,8 +156,18 @@ func (e *Engine) Decide(ctx context.Context, req Request) (d *Decision, cacheHit
 	return d, false, nil
 }
 
-// input builds the whole Rego input from key (operation, namespace, pod: what the decision
-// cache is keyed by) and the cluster part, built once per cluster generation.
+// inputKey builds the part of the input that belongs to one request (operation, namespace,
+// pod, placement): what the decision cache is keyed by.
+func inputKey(req Request) (*ast.Term, error) {
+	pod, err := podTerm(req.Pod)
+	if err != nil {
+		return nil, err
+	}
+	return ast.ArrayTerm(ast.StringTerm(req.Operation), namespaceTerm(req.Namespace), pod, placementTerm(req.Reach)), nil
+}
+
+// input builds the whole Rego input from key (operation, namespace, pod, placement: what the
+// decision cache is keyed by) and the cluster part, built once per cluster generation.
 func (e *Engine) input(req Request, key *ast.Term) (ast.Value, error) {
 	clusterValue, err := e.clusterTerm(req.Cluster)
 	if err != nil {
@@ -167,6 +178,7 @@ func (e *Engine) input(req Request, key *ast.Term) (ast.Value, error) {
 		ast.Item(keyOperation, parts.Elem(0)),
 		ast.Item(keyNamespace, parts.Elem(1)),
 		ast.Item(keyPod, parts.Elem(2)),
+		ast.Item(keyPlacement, parts.Elem(3)),
 		ast.Item(keyCluster, clusterValue),
 	), nil
 }

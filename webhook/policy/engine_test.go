@@ -615,7 +615,7 @@ decision := {"class": "", "reasons": [json.marshal(input.pod), json.marshal(inpu
 	wantPod := `{"annotations":{"owner":"ml"},"containers":[{"extendedResources":{"nvidia.com/gpu":2},"image":"nvcr.io/nvidia/pytorch:24.01-py3","name":"train","privileged":true}],` +
 		`"generateName":"gpu-job-","hostIPC":false,"hostNetwork":true,"hostPID":false,` +
 		`"initContainers":[{"extendedResources":{"example.com/fpga":2},"image":"busybox","name":"fetch","privileged":false}],` +
-		`"labels":{"app":"train"},"namespace":"","nodeSelector":{"pool":"gpu"},"runtimeClassName":"nvidia"}`
+		`"labels":{"app":"train"},"namespace":"","nodeName":"","nodeSelector":{"pool":"gpu"},"runtimeClassName":"nvidia"}`
 	wantNamespace := `{"annotations":{},"labels":{},"name":"ml"}`
 	wantClass := `{"available":true,"handler":"runsc","known":true,"nodeSelector":{"sandbox.runtimeguard.io/gvisor":"true"},"overhead":{"cpu":"250m","memory":"64Mi"},` +
 		`"reason":"1 of 3 nodes can run handler \"runsc\" (1 via status.runtimeHandlers, 0 via labels sandbox.runtimeguard.io/gvisor=true)","source":"status",` +

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/runtimeguard/runtimeguard/webhook/cluster"
@@ -30,12 +31,19 @@ type Pod struct {
 	} `json:"metadata"`
 	Spec struct {
 		RuntimeClassName *string           `json:"runtimeClassName"`
+		NodeName         string            `json:"nodeName"`
 		NodeSelector     map[string]string `json:"nodeSelector"`
-		HostNetwork      bool              `json:"hostNetwork"`
-		HostPID          bool              `json:"hostPID"`
-		HostIPC          bool              `json:"hostIPC"`
-		Containers       []Container       `json:"containers"`
-		InitContainers   []Container       `json:"initContainers"`
+		Affinity         *struct {
+			NodeAffinity *struct {
+				Required *corev1.NodeSelector `json:"requiredDuringSchedulingIgnoredDuringExecution"`
+			} `json:"nodeAffinity"`
+		} `json:"affinity"`
+		Tolerations    []corev1.Toleration `json:"tolerations"`
+		HostNetwork    bool                `json:"hostNetwork"`
+		HostPID        bool                `json:"hostPID"`
+		HostIPC        bool                `json:"hostIPC"`
+		Containers     []Container         `json:"containers"`
+		InitContainers []Container         `json:"initContainers"`
 	} `json:"spec"`
 }
 
@@ -107,6 +115,16 @@ func (p *Pod) RuntimeClassName() string {
 	return *p.Spec.RuntimeClassName
 }
 
+// Placement returns what the Pod asks of its Node: nodeName, nodeSelector, required node
+// affinity and tolerations.
+func (p *Pod) Placement() *cluster.Placement {
+	pl := &cluster.Placement{NodeName: p.Spec.NodeName, NodeSelector: p.Spec.NodeSelector, Tolerations: p.Spec.Tolerations}
+	if a := p.Spec.Affinity; a != nil && a.NodeAffinity != nil {
+		pl.Affinity = a.NodeAffinity.Required
+	}
+	return pl
+}
+
 // extendedResources returns max(request, limit) of each extended resource, as an integer.
 func (c *Container) extendedResources() (map[string]int64, error) {
 	var out map[string]int64
@@ -149,6 +167,17 @@ var (
 	keyHostNetwork  = ast.StringTerm("hostNetwork")
 	keyHostPID      = ast.StringTerm("hostPID")
 	keyHostIPC      = ast.StringTerm("hostIPC")
+	keyNodeName     = ast.StringTerm("nodeName")
+	keyPlacement    = ast.StringTerm("placement")
+	keyConstraint   = ast.StringTerm("constraint")
+	keyNodes        = ast.StringTerm("nodes")
+	keyCount        = ast.StringTerm("count")
+	keyFix          = ast.StringTerm("fix")
+	keyClasses      = ast.StringTerm("classes")
+	keyAvailable    = ast.StringTerm("available")
+	keyKnown        = ast.StringTerm("known")
+	keyDetail       = ast.StringTerm("detail")
+	keyReason       = ast.StringTerm("reason")
 )
 
 func stringMapTerm(m map[string]string) *ast.Term {
@@ -184,6 +213,7 @@ func podTerm(p *Pod) (*ast.Term, error) {
 		ast.Item(keyLabels, stringMapTerm(p.Metadata.Labels)),
 		ast.Item(keyAnnotations, stringMapTerm(p.Metadata.Annotations)),
 		ast.Item(keyRuntimeClass, ast.StringTerm(p.RuntimeClassName())),
+		ast.Item(keyNodeName, ast.StringTerm(p.Spec.NodeName)),
 		ast.Item(keyNodeSelector, stringMapTerm(p.Spec.NodeSelector)),
 		ast.Item(keyHostNetwork, ast.BooleanTerm(p.Spec.HostNetwork)),
 		ast.Item(keyHostPID, ast.BooleanTerm(p.Spec.HostPID)),
@@ -214,6 +244,30 @@ func containersTerm(cs []Container) (*ast.Term, error) {
 		)
 	}
 	return ast.ArrayTerm(terms...), nil
+}
+
+// placementTerm builds input.placement: where the Pod can run, per RuntimeClass.
+func placementTerm(r *cluster.PodReach) *ast.Term {
+	if r == nil {
+		r = &cluster.PodReach{}
+	}
+	classes := ast.NewObjectWithCapacity(len(r.Classes))
+	for name, c := range r.Classes {
+		classes.Insert(ast.StringTerm(name), ast.ObjectTerm(
+			ast.Item(keyAvailable, ast.BooleanTerm(c.Available)),
+			ast.Item(keyKnown, ast.BooleanTerm(c.Known)),
+			ast.Item(keyNodes, ast.InternedTerm(c.Nodes)),
+			ast.Item(keyDetail, ast.StringTerm(c.Detail)),
+			ast.Item(keyReason, ast.StringTerm(c.Reason)),
+		))
+	}
+	return ast.ObjectTerm(
+		ast.Item(keyConstraint, ast.StringTerm(r.Constraint)),
+		ast.Item(keyNodes, ast.StringTerm(r.Nodes)),
+		ast.Item(keyCount, ast.InternedTerm(r.Count)),
+		ast.Item(keyFix, ast.StringTerm(r.Fix)),
+		ast.Item(keyClasses, ast.NewTerm(classes)),
+	)
 }
 
 // clusterTerm builds input.cluster from a snapshot: done once per snapshot generation.

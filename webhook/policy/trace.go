@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
 )
 
@@ -79,11 +78,11 @@ func (e *Engine) Trace(ctx context.Context, req Request) (*Trace, error) {
 	if prog.trace.err != nil {
 		return nil, prog.trace.err
 	}
-	pod, err := podTerm(req.Pod)
+	key, err := inputKey(req)
 	if err != nil {
 		return nil, err
 	}
-	input, err := e.input(req, ast.ArrayTerm(ast.StringTerm(req.Operation), namespaceTerm(req.Namespace), pod))
+	input, err := e.input(req, key)
 	if err != nil {
 		return nil, err
 	}
