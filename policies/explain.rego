@@ -17,8 +17,15 @@ explain := {
 	"named_class": named_class,
 	"chosen_class": chosen_class,
 	"override": explain_override,
+	"placement": explain_placement,
 	"classes": [explain_class(name) | some name in explain_order],
 }
+
+# explain_placement is the narrowing step: the nodes the Pod's own constraints leave, before any
+# class (null when the Pod asks nothing of its node).
+explain_placement := {"constraint": placement_constraint, "nodes": input.placement.nodes} if {
+	placement_constraint != ""
+} else := null
 
 # Helpers are prefixed explain_: every module of package runtimeguard shares one namespace.
 explain_traits[trait] := {
@@ -53,7 +60,7 @@ explain_class(name) := {
 	"meets": explain_meets(name),
 	"exists": explain_exists(name),
 	"handler": object.get(input.cluster.runtimeClasses, [name, "handler"], ""),
-	"available": object.get(input.cluster.runtimeClasses, [name, "available"], false),
+	"available": object.get(reach(name), "available", false),
 	"availability_reason": explain_availability_reason(name),
 	"conflicts": explain_conflicts(name),
 	"verdict": explain_verdict(name),
@@ -71,8 +78,9 @@ explain_exists(name) if input.cluster.runtimeClasses[name]
 
 else := false
 
-explain_availability_reason(name) := reason if {
-	reason := input.cluster.runtimeClasses[name].reason
+# Availability is for this Pod, on the nodes explain_placement leaves (input.placement).
+explain_availability_reason(name) := reach_detail(name) if {
+	input.cluster.runtimeClasses[name]
 } else := "RuntimeClass not found in the cluster"
 
 explain_conflicts(name) := [sprintf(
@@ -108,8 +116,9 @@ explain_gpu_reason(name) := ["no GPU, and the pod needs a GPU runtime"] if {
 
 explain_unavailable_reason(name) := ["RuntimeClass not found in the cluster"] if {
 	not input.cluster.runtimeClasses[name]
-} else := [sprintf("not available: %s", [input.cluster.runtimeClasses[name].reason])] if {
-	input.cluster.runtimeClasses[name].available != true
+} else := [sprintf("not available: %s", [reach_detail(name)])] if {
+	reach(name).available != true
+	not conflicts_with_pod(name) # the conflict says why, and better
 } else := []
 
 explain_conflict_reason(name) := [sprintf(

@@ -111,9 +111,11 @@ conflicts_with_pod(name) if count(selector_conflicts(name)) > 0
 # availability.
 reach(name) := r if {
 	r := input.placement.classes[name]
-} else := input.cluster.runtimeClasses[name]
+} else := r if {
+	r := input.cluster.runtimeClasses[name]
+} else := {}
 
-reach_detail(name) := object.get(reach(name), "detail", reach(name).reason)
+reach_detail(name) := object.get(reach(name), "detail", object.get(reach(name), "reason", ""))
 
 usable(name) if {
 	reach(name).available == true
@@ -265,7 +267,7 @@ deny contains msg if {
 
 override_problem := sprintf("%s (%s)", [unmet_because(class_override.class), suggestion]) if {
 	not meets(class_override.class)
-} else := sprintf("it cannot run this pod (%s)", [unavailable_detail(class_override.class)])
+} else := sprintf("it cannot run this pod (%s)", [unavailable_reason(class_override.class)])
 
 requirement_text := sprintf("isolation >= %d and a GPU runtime", [required_isolation]) if {
 	required_isolation > 0
@@ -278,11 +280,17 @@ unavailable_details := [detail | some name in candidates; detail := unavailable_
 	count(candidates) > 0
 } else := ["no class in data.config.classes provides it"]
 
-unavailable_detail(name) := sprintf("%s: RuntimeClass not found", [name]) if {
+# unavailable_detail(name) says why a class cannot serve the Pod, after the Pod's placement
+# has been said (a denial lists the classes after it); unavailable_reason(name) says it whole.
+unavailable_detail(name) := unavailable_why(name, reach_detail(name))
+
+unavailable_reason(name) := unavailable_why(name, object.get(reach(name), "reason", ""))
+
+unavailable_why(name, why) := sprintf("%s: RuntimeClass not found", [name]) if {
 	not input.cluster.runtimeClasses[name]
 } else := sprintf("%s: its scheduling.nodeSelector conflicts with the pod's nodeSelector", [name]) if {
 	conflicts_with_pod(name)
-} else := sprintf("%s: %s", [name, reach_detail(name)])
+} else := sprintf("%s: %s", [name, why])
 
 # The default policy has no warnings; custom policies add rules to deny and warn in package
 # runtimeguard (see policies/examples/).
@@ -306,7 +314,7 @@ requirement_reasons := [sprintf("requires %s", [requirement_text])] if has_requi
 else := ["no trait requires a sandboxed or GPU runtime"]
 
 # Only classes cheaper than the choice are worth explaining (all of them when none was chosen).
-skipped_reasons := [sprintf("skipped %s", [unavailable_detail(name)]) |
+skipped_reasons := [sprintf("skipped %s", [unavailable_reason(name)]) |
 	some i, name in candidates
 	i < count(candidates_until_choice)
 	not usable(name)

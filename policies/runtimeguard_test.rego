@@ -725,3 +725,77 @@ test_trait_missing_from_data_requires_nothing if {
 	d.deny == set()
 	d.acceptable == {"gvisor", "kata", "nvidia", "gvisor-nvidia", "kata-nvidia-gpu", "runc", "wasm"}
 }
+
+# ---------------------------------------------------------------------------------------------
+# Placement: input.placement says, per class, whether the Pod can reach a node that runs it
+# (webhook/cluster/placement.go). The cluster-wide availability is only the fallback.
+
+reach_entry(available, detail, reason) := {"available": available, "known": true, "nodes": 0, "detail": detail, "reason": reason}
+
+# general_pool: the Pod's nodeSelector leaves 2 nodes that run only runc.
+general_pool := {
+	"constraint": "nodeSelector pool=general",
+	"nodes": "nodeSelector pool=general matches 2 Ready nodes",
+	"count": 2,
+	"fix": "remove or widen the pod's nodeSelector",
+	"classes": object.union(
+		{name: entry |
+			some name, c in cluster.runtimeClasses
+			detail := sprintf("handler %q on 0 of them", [c.handler])
+			entry := reach_entry(false, detail, sprintf("nodeSelector pool=general matches 2 Ready nodes; %s", [detail]))
+		},
+		{"runc": reach_entry(true, `handler "runc" on 2 of them`, "r")},
+	),
+}
+
+placed(review, placement) := object.union(review, {"placement": placement})
+
+test_placement_unreachable_everywhere_denies_naming_the_constraint if {
+	d := runtimeguard.decision with input as placed(in_tenant({"nodeSelector": {"pool": "general"}}), general_pool)
+	d.class == ""
+	d.deny == {concat("", [
+		`pod rejected: namespace "tenant-a" is runtimeguard.io/tenancy=untrusted, which needs isolation >= 1, but nodeSelector pool=general matches 2 Ready nodes, `,
+		`none of which runs a class that provides it (gvisor: handler "runsc" on 0 of them; kata: handler "kata-qemu" on 0 of them; `,
+		`gvisor-nvidia: handler "runsc-nvidia" on 0 of them; kata-nvidia-gpu: handler "kata-nvidia-gpu" on 0 of them); `,
+		`remove or widen the pod's nodeSelector, or run one of those handlers there`,
+	])}
+}
+
+test_placement_falls_back_to_the_reachable_class if {
+	p := object.union(general_pool, {"classes": object.union(general_pool.classes, {"kata": reach_entry(true, "x", "y")})})
+	d := runtimeguard.decision with input as placed(in_tenant({"nodeSelector": {"pool": "general"}}), p)
+	d.class == "kata"
+	`skipped gvisor: nodeSelector pool=general matches 2 Ready nodes; handler "runsc" on 0 of them` in d.reasons
+}
+
+test_placement_bound_pod_names_its_node if {
+	p := object.union(general_pool, {"constraint": `spec.nodeName "general-1"`, "nodes": `spec.nodeName "general-1"`, "count": 1, "fix": "bind the pod to a node that runs the handler"})
+	d := runtimeguard.decision with input as placed(in_tenant({"nodeName": "general-1"}), p)
+	some msg in d.deny
+	contains(msg, `but the pod is bound to node "general-1" (spec.nodeName), which runs no class that provides it (gvisor: handler "runsc" on 0 of them;`)
+}
+
+test_placement_bound_to_a_missing_node_says_so if {
+	p := object.union(general_pool, {"constraint": `spec.nodeName "ghost"`, "nodes": `spec.nodeName "ghost" is not a Node in the cluster`, "count": 0})
+	d := runtimeguard.decision with input as placed(in_tenant({"nodeName": "ghost"}), p)
+	some msg in d.deny
+	contains(msg, `isolation >= 1, but spec.nodeName "ghost" is not a Node in the cluster (gvisor:`)
+}
+
+test_placement_without_requirement_is_untouched if {
+	d := runtimeguard.decision with input as placed(in_default({"nodeSelector": {"pool": "general"}}), general_pool)
+	d.class == ""
+	d.deny == set()
+}
+
+test_without_placement_the_cluster_availability_decides if {
+	d := runtimeguard.decision with input as make("tenant-a", untrusted_ns, {}, cluster_with({"gvisor": unavailable("gvisor")}))
+	d.class == "kata"
+}
+
+test_placement_lists_missing_runtime_classes if {
+	p := object.union(general_pool, {"classes": object.remove(general_pool.classes, ["kata"])})
+	d := runtimeguard.decision with input as placed(make("tenant-a", untrusted_ns, {"nodeSelector": {"pool": "general"}}, cluster_without(["kata"])), p)
+	some msg in d.deny
+	contains(msg, "kata: RuntimeClass not found")
+}

@@ -436,6 +436,17 @@ func reviewOf(edit func(req, pod map[string]any)) func(testing.TB, int) []byte {
 	return func(t testing.TB, _ int) []byte { return baseReview(t, edit) }
 }
 
+const invalidPlacement = "pod placement is invalid: spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution."
+
+// withAffinity is the base Pod with required node affinity made of terms.
+func withAffinity(terms ...any) func(testing.TB, int) []byte {
+	return reviewOf(func(_, pod map[string]any) {
+		pod["spec"].(map[string]any)["affinity"] = map[string]any{"nodeAffinity": map[string]any{
+			"requiredDuringSchedulingIgnoredDuringExecution": map[string]any{"nodeSelectorTerms": terms},
+		}}
+	})
+}
+
 // inDefaultNaming is the base Pod moved to namespace default, naming class.
 func inDefaultNaming(class string) func(testing.TB, int) []byte {
 	return reviewOf(func(req, pod map[string]any) {
@@ -602,6 +613,53 @@ func badInputCases() []badInputCase {
 			}),
 			mutate:   okPatched("gvisor", `injected runtime class "gvisor"`),
 			validate: okDenied(notSetYet),
+		},
+		// Placement: the mutating webhook sees it before the API server validates it.
+		{
+			name:     "required node affinity with an unknown operator is refused naming the field",
+			body:     withAffinity(map[string]any{"matchExpressions": []any{map[string]any{"key": "pool", "operator": "Near", "values": []any{"a"}}}}),
+			mutate:   okErrored(400, invalidPlacement, `nodeSelectorTerms[0].matchExpressions[0].operator: Unsupported value: "Near"`),
+			validate: okErrored(400, invalidPlacement, `nodeSelectorTerms[0].matchExpressions[0].operator: Unsupported value: "Near"`),
+		},
+		{
+			name:     "Gt with a value that is not an integer is refused naming the field",
+			body:     withAffinity(map[string]any{"matchExpressions": []any{map[string]any{"key": "rank", "operator": "Gt", "values": []any{"high"}}}}),
+			mutate:   okErrored(400, invalidPlacement, `matchExpressions[0].values[0]: Invalid value: "high"`),
+			validate: okErrored(400, invalidPlacement, `matchExpressions[0].values[0]: Invalid value: "high"`),
+		},
+		{
+			name:     "an empty nodeSelectorTerm is refused: it matches no node",
+			body:     withAffinity(map[string]any{}),
+			mutate:   okErrored(400, invalidPlacement, `nodeSelectorTerms[0]: Invalid value: "{}": an empty term matches no node`),
+			validate: okErrored(400, invalidPlacement, `nodeSelectorTerms[0]: Invalid value: "{}": an empty term matches no node`),
+		},
+		{
+			name: "a 10,000-term node affinity is refused before any evaluation",
+			body: func(t testing.TB, _ int) []byte {
+				terms := make([]any, 10000)
+				for i := range terms {
+					terms[i] = map[string]any{"matchExpressions": []any{map[string]any{"key": "pool", "operator": "In", "values": []any{fmt.Sprint(i)}}}}
+				}
+				return withAffinity(terms...)(t, 0)
+			},
+			mutate:   okErrored(400, invalidPlacement, `nodeSelectorTerms: Too many: 10000: must have at most 100 items`),
+			validate: okErrored(400, invalidPlacement, `nodeSelectorTerms: Too many: 10000: must have at most 100 items`),
+		},
+		{
+			name: "a toleration with an unknown effect is refused naming the field",
+			body: reviewOf(func(_, pod map[string]any) {
+				pod["spec"].(map[string]any)["tolerations"] = []any{map[string]any{"key": "a", "operator": "Exists", "effect": "NoRun"}}
+			}),
+			mutate:   okErrored(400, `pod placement is invalid: spec.tolerations[0].effect: Unsupported value: "NoRun"`),
+			validate: okErrored(400, `pod placement is invalid: spec.tolerations[0].effect: Unsupported value: "NoRun"`),
+		},
+		{
+			name: "node affinity of the wrong JSON type is a decode error",
+			body: reviewOf(func(_, pod map[string]any) {
+				pod["spec"].(map[string]any)["affinity"] = map[string]any{"nodeAffinity": map[string]any{"requiredDuringSchedulingIgnoredDuringExecution": "pool=a"}}
+			}),
+			mutate:   okErrored(400, malformed, "cannot unmarshal string"),
+			validate: okErrored(400, malformed, "cannot unmarshal string"),
 		},
 		{
 			name: "a Pod with 500 containers is decided",

@@ -240,14 +240,14 @@ func (x *nodeIndex) classReach(p *Placement, own *roaring.Bitmap, c *Class, r *P
 
 	handler := fmt.Sprintf("handler %q", c.Handler)
 	out := Reach{Known: true, Nodes: int(known.GetCardinality())}
-	steps := fmt.Sprintf("%s on %d of them", handler, withHandler.GetCardinality())
+	steps := fmt.Sprintf("%s on %d of them", handler, own.AndCardinality(runs))
 	switch {
 	case c.Handler == "":
 		out.Detail = "the RuntimeClass has an empty handler, so no node can run it"
 	case !known.IsEmpty():
 		out.Available = true
 		out.Detail = steps
-		if uint64(out.Nodes) != withHandler.GetCardinality() {
+		if uint64(out.Nodes) != own.AndCardinality(runs) {
 			out.Detail = fmt.Sprintf("%s, %d of those reachable", steps, out.Nodes)
 		}
 	case !unknown.IsEmpty():

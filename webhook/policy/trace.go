@@ -23,6 +23,8 @@ type Trace struct {
 	NamedClass      string         `json:"named_class"`
 	ChosenClass     string         `json:"chosen_class"`
 	Override        *OverrideTrace `json:"override"`
+	// Placement is the nodes the Pod's own constraints leave; nil when it asks nothing.
+	Placement *PlacementTrace `json:"placement"`
 	// Classes are in the policy's price order, then the cluster's classes the policy does not list.
 	Classes []ClassTrace `json:"classes"`
 }
@@ -41,6 +43,12 @@ type OverrideTrace struct {
 	Applied bool   `json:"applied"`
 }
 
+// PlacementTrace is what the Pod asks of its node and the nodes that leaves.
+type PlacementTrace struct {
+	Constraint string `json:"constraint"`
+	Nodes      string `json:"nodes"`
+}
+
 // ClassTrace is the verdict on one class.
 type ClassTrace struct {
 	Name               string   `json:"name"`
@@ -50,6 +58,7 @@ type ClassTrace struct {
 	GPU                bool     `json:"gpu"`
 	Meets              bool     `json:"meets"`
 	Exists             bool     `json:"exists"`
+	// Available and AvailabilityReason are for this Pod, on the nodes it can reach.
 	Available          bool     `json:"available"`
 	AvailabilityReason string   `json:"availability_reason"`
 	Conflicts          []string `json:"conflicts"`

@@ -63,9 +63,12 @@ func ExplanationText(w io.Writer, e *Explanation) error {
 		}
 		p("Class override: %s asks for %q (%s)\n", t.Override.Source, t.Override.Class, state)
 	}
+	if t.Placement != nil {
+		p("Placement: %s; each class below is judged on those nodes\n", t.Placement.Nodes)
+	}
 	p("\nClasses, in the policy's price order\n")
 	for i, c := range t.Classes {
-		classText(w, i+1, c, e.Availability)
+		classText(w, i+1, c, e.Availability, t.Placement != nil)
 	}
 	if len(t.Classes) == 0 {
 		p("  none (data.config.classes is empty and the cluster has no RuntimeClass)\n")
@@ -97,7 +100,7 @@ func traits(w io.Writer, traits map[string]policy.TraitTrace) error {
 	return tw.Flush()
 }
 
-func classText(w io.Writer, n int, c policy.ClassTrace, availability map[string]cluster.Availability) {
+func classText(w io.Writer, n int, c policy.ClassTrace, availability map[string]cluster.Availability, placed bool) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
 	gpu, listed, handler := "no GPU", "", "not in the cluster"
 	if c.GPU {
@@ -112,7 +115,10 @@ func classText(w io.Writer, n int, c policy.ClassTrace, availability map[string]
 	p("  %d. %s (%s): isolation %d, %s%s\n", n, c.Name, handler, c.Isolation, gpu, listed)
 	p("       meets the requirements: %s\n", yesNo(c.Meets))
 	p("       available: %s: %s\n", yesNo(c.Available), c.AvailabilityReason)
-	if a, ok := availability[c.Name]; ok && (!a.Available || strings.Contains(countsText(a.Counts), ";")) {
+	switch a, ok := availability[c.Name]; {
+	case ok && placed:
+		p("       cluster-wide: %s\n", a.Reason)
+	case ok && (!a.Available || strings.Contains(countsText(a.Counts), ";")):
 		p("       nodes: %s\n", countsText(a.Counts)) // only when it says more than the line above
 	}
 	for _, conflict := range c.Conflicts {
