@@ -1,5 +1,5 @@
 # runtimeguard: `make demo` runs the main job, `make test` runs every test.
-# Tools (kube-apiserver, etcd, kube-controller-manager, kubectl, opa, helm, cert-manager) are
+# Tools (kube-apiserver, etcd, kube-controller-manager, kube-scheduler, kubectl, opa, helm, cert-manager) are
 # built pinned from the Go module proxy into bin/ (git-ignored) and rebuilt only when their
 # pinned version changes.
 
@@ -71,7 +71,7 @@ fuzz: ## Fuzz longer (FUZZTIME=5m by default here).
 	$(MAKE) fuzz-short FUZZTIME=5m
 
 .PHONY: e2e
-e2e: build ## End-to-end suite against a real kube-apiserver, etcd and kube-controller-manager.
+e2e: build ## End-to-end suite against a real kube-apiserver, etcd, kube-controller-manager and kube-scheduler.
 	e2e/tools/build.sh etcd kube helm certmanager
 	@# go test's exit status decides (PIPESTATUS[0]), not the log: tee and the filter cannot
 	@# mask a failure, nor a stray "ok" line fake a pass.

@@ -29,6 +29,8 @@ const (
 	nsPlain     = "plain-e2e"
 	nsIgnored   = "ignored-e2e"
 	nsWarn      = "warn-e2e"
+	// nsWarnUntrusted is untrusted in warn mode: placement denials become warnings.
+	nsWarnUntrusted = "warn-untrusted-e2e"
 )
 
 // suite is the state every scenario shares: one control plane, one webhook process.
@@ -78,6 +80,7 @@ func run(m *testing.M) (int, error) {
 	start := time.Now()
 	s.cp, err = controlplane.Start(controlplane.Options{
 		ControllerManager: true,
+		Scheduler:         true,
 		LogDir:            s.logDir,
 		CRDDirs:           []string{crds, filepath.Join(s.root, "e2e", "testdata", "crds")},
 	})
@@ -116,6 +119,7 @@ func setupCluster(ctx context.Context) error {
 		nsPlain:           nil,
 		nsIgnored:         {"runtimeguard.io/tenancy": "untrusted", "runtimeguard.io/ignore": "true"},
 		nsWarn:            {"runtimeguard.io/tenancy": "financial", "runtimeguard.io/enforcement": "warn"},
+		nsWarnUntrusted:   {"runtimeguard.io/tenancy": "untrusted", "runtimeguard.io/enforcement": "warn"},
 		harness.Namespace: nil,
 	} {
 		if err := harness.EnsureNamespace(ctx, s.client, name, labels); err != nil {

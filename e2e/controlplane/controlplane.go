@@ -1,7 +1,9 @@
 // Package controlplane starts a real local Kubernetes control plane for runtimeguard's
 // end-to-end tests and demo: etcd and kube-apiserver (through controller-runtime's envtest)
-// plus kube-controller-manager, so Deployments, ReplicaSets and Jobs really create Pods. There
-// is no kubelet or scheduler: Nodes are API objects that tests create.
+// plus kube-controller-manager, so Deployments, ReplicaSets, Jobs and DaemonSets really create
+// Pods, and kube-scheduler, so Pods are really bound to Nodes (placement is proved by the real
+// scheduler, not by a re-implementation of it). There is no kubelet: Nodes are API objects that
+// tests create, and a bound Pod stays Pending.
 //
 // The binaries are built from the Go module proxy into bin/ by e2e/tools/build.sh.
 package controlplane
@@ -22,11 +24,14 @@ import (
 
 // Options configures Start.
 type Options struct {
-	// BinDir holds etcd, kube-apiserver, kube-controller-manager (default: <repo>/bin).
+	// BinDir holds etcd, kube-apiserver, kube-controller-manager, kube-scheduler (default:
+	// <repo>/bin).
 	BinDir string
-	// ControllerManager starts kube-controller-manager with the deployment, replicaset and job
-	// controllers. Default false.
+	// ControllerManager starts kube-controller-manager with the deployment, replicaset, job and
+	// daemonset controllers. Default false.
 	ControllerManager bool
+	// Scheduler starts kube-scheduler, which binds Pods to the Nodes in the API. Default false.
+	Scheduler bool
 	// CRDDirs are installed at start (cert-manager's CRDs, for instance).
 	CRDDirs []string
 	// LogDir receives the components' logs (default: a temp dir).
@@ -41,8 +46,14 @@ type ControlPlane struct {
 	Kubeconfig string
 	Dir        string
 
-	kcm    *exec.Cmd
-	kcmLog *os.File
+	kcm   *component
+	sched *component
+}
+
+// component is a control plane process started here (envtest starts etcd and kube-apiserver).
+type component struct {
+	cmd *exec.Cmd
+	log *os.File
 }
 
 // RepoRoot finds the repository root by walking up from the working directory to go.mod.
@@ -78,7 +89,8 @@ func RequireBinaries(binDir string, names ...string) error {
 	return nil
 }
 
-// Start starts etcd and kube-apiserver, and kube-controller-manager when asked.
+// Start starts etcd and kube-apiserver, and kube-controller-manager and kube-scheduler when
+// asked.
 func Start(opts Options) (*ControlPlane, error) {
 	if opts.BinDir == "" {
 		root, err := RepoRoot()
@@ -90,6 +102,9 @@ func Start(opts Options) (*ControlPlane, error) {
 	need := []string{"etcd", "kube-apiserver"}
 	if opts.ControllerManager {
 		need = append(need, "kube-controller-manager")
+	}
+	if opts.Scheduler {
+		need = append(need, "kube-scheduler")
 	}
 	if err := RequireBinaries(opts.BinDir, need...); err != nil {
 		return nil, err
@@ -120,7 +135,26 @@ func Start(opts Options) (*ControlPlane, error) {
 		return nil, err
 	}
 	if opts.ControllerManager {
-		if err := cp.startControllerManager(opts.BinDir, opts.LogDir); err != nil {
+		if cp.kcm, err = startComponent(opts.BinDir, opts.LogDir, "kube-controller-manager",
+			"--kubeconfig="+cp.Kubeconfig,
+			"--controllers=deployment,replicaset,job,daemonset,garbagecollector",
+			"--leader-elect=false",
+			"--secure-port=0",
+			"--concurrent-deployment-syncs=10",
+			"--concurrent-replicaset-syncs=10",
+		); err != nil {
+			_ = cp.Stop()
+			return nil, err
+		}
+	}
+	if opts.Scheduler {
+		// One scheduler, no leader election (nothing to fail over to); --secure-port=0: no
+		// health or metrics listener, so parallel control planes never contend for a port.
+		if cp.sched, err = startComponent(opts.BinDir, opts.LogDir, "kube-scheduler",
+			"--kubeconfig="+cp.Kubeconfig,
+			"--leader-elect=false",
+			"--secure-port=0",
+		); err != nil {
 			_ = cp.Stop()
 			return nil, err
 		}
@@ -128,25 +162,36 @@ func Start(opts Options) (*ControlPlane, error) {
 	return cp, nil
 }
 
-func (c *ControlPlane) startControllerManager(binDir, logDir string) error {
-	log, err := os.Create(filepath.Join(logDir, "kube-controller-manager.log"))
+// startComponent starts binDir/name with args, logging to logDir/name.log.
+func startComponent(binDir, logDir, name string, args ...string) (*component, error) {
+	log, err := os.Create(filepath.Join(logDir, name+".log"))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	c.kcmLog = log
-	c.kcm = exec.Command(filepath.Join(binDir, "kube-controller-manager"),
-		"--kubeconfig="+c.Kubeconfig,
-		"--controllers=deployment,replicaset,job,garbagecollector",
-		"--leader-elect=false",
-		"--secure-port=0",
-		"--concurrent-deployment-syncs=10",
-		"--concurrent-replicaset-syncs=10",
-	)
-	c.kcm.Stdout, c.kcm.Stderr = log, log
-	if err := c.kcm.Start(); err != nil {
-		return fmt.Errorf("starting kube-controller-manager: %w", err)
+	cmd := exec.Command(filepath.Join(binDir, name), args...)
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		log.Close()
+		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
-	return nil
+	return &component{cmd: cmd, log: log}, nil
+}
+
+// stop interrupts the process and kills it if it has not exited after 10 s.
+func (c *component) stop() {
+	if c == nil {
+		return
+	}
+	_ = c.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { _ = c.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-done
+	}
+	c.log.Close()
 }
 
 // UserKubeconfig writes a kubeconfig for a user authenticated by a client certificate, with
@@ -168,18 +213,10 @@ func (c *ControlPlane) UserKubeconfig(name string, groups ...string) (string, er
 // Stop stops every component and removes the working directory.
 func (c *ControlPlane) Stop() error {
 	var errs []error
-	if c.kcm != nil && c.kcm.Process != nil {
-		_ = c.kcm.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = c.kcm.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = c.kcm.Process.Kill()
-			<-done
-		}
-		c.kcmLog.Close()
-	}
+	// The scheduler and the controller manager first: they would log connection errors for
+	// as long as they outlive the API server.
+	c.sched.stop()
+	c.kcm.stop()
 	if err := c.Env.Stop(); err != nil {
 		errs = append(errs, err)
 	}

@@ -1,5 +1,5 @@
 // Command demo is `make demo`: it starts a local control plane (etcd, kube-apiserver,
-// kube-controller-manager), runs `runtimeguard serve` registered through the Helm chart's
+// kube-controller-manager, kube-scheduler), runs `runtimeguard serve` registered through the Helm chart's
 // webhook configurations, creates RuntimeClasses, Nodes and a namespace per tenancy, applies
 // example workloads with the real kubectl, and prints what happened to each. Then it stops
 // everything, unless DEMO_KEEP=1 asks it to keep running for you to play with.
@@ -50,9 +50,9 @@ func run() error {
 	if err := controlplane.RequireBinaries(bin, "kubectl", "helm", "runtimeguard"); err != nil {
 		return err
 	}
-	step("starting etcd, kube-apiserver and kube-controller-manager (built from the Go module proxy)")
+	step("starting etcd, kube-apiserver, kube-controller-manager and kube-scheduler (built from the Go module proxy)")
 	start := time.Now()
-	cp, err := controlplane.Start(controlplane.Options{ControllerManager: true})
+	cp, err := controlplane.Start(controlplane.Options{ControllerManager: true, Scheduler: true})
 	if err != nil {
 		return err
 	}
@@ -92,7 +92,7 @@ func run() error {
 		err := cmd.Run()
 		return strings.TrimSpace(out.String()), err
 	}
-	out, _ := kubectl("", "get", "runtimeclasses,nodes", "-o", "custom-columns=KIND:.kind,NAME:.metadata.name,HANDLER:.handler,RUNTIME-HANDLERS:.status.runtimeHandlers[*].name")
+	out, _ := kubectl("", "get", "runtimeclasses,nodes", "-o", "custom-columns=KIND:.kind,NAME:.metadata.name,HANDLER:.handler,POOL:.metadata.labels.pool,RUNTIME-HANDLERS:.status.runtimeHandlers[*].name")
 	fmt.Println(indent(out))
 	out, _ = kubectl("", "get", "namespaces", "-L", "runtimeguard.io/tenancy")
 	fmt.Println(indent(out))
@@ -164,6 +164,25 @@ func run() error {
 	for i := range pods.Items {
 		fmt.Printf("    %s: %s\n", pods.Items[i].Name, describe(&pods.Items[i]))
 	}
+
+	step("where kube-scheduler bound the admitted Pods (there is no kubelet: bound Pods stay Pending)")
+	// Binding takes the scheduler milliseconds; wait for it rather than print a moment too
+	// early (a Pod the scheduler cannot place would show <none> after the timeout).
+	_ = controlplane.Wait(ctx, 30*time.Second, func(ctx context.Context) (bool, error) {
+		var pods corev1.PodList
+		if err := c.List(ctx, &pods); err != nil {
+			return false, err
+		}
+		for _, p := range pods.Items {
+			if p.Spec.NodeName == "" {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	out, _ = kubectl("", "get", "pods", "-A", "--sort-by=.metadata.namespace",
+		"-o", "custom-columns=NAMESPACE:.metadata.namespace,NAME:.metadata.name,RUNTIMECLASS:.spec.runtimeClassName,NODE:.spec.nodeName,NODE-SELECTOR:.spec.nodeSelector")
+	fmt.Println(indent(out))
 
 	if os.Getenv("DEMO_KEEP") != "" {
 		step("still running. Try:\n    export KUBECONFIG=%s\n    %s/kubectl run try --image=busybox -n tenant-a -o jsonpath='{.spec.runtimeClassName}'\nCtrl-C stops everything.", cp.Kubeconfig, bin)

@@ -18,6 +18,13 @@ const (
 	GPULabel    = "nvidia.com/gpu.present"
 )
 
+// PoolLabel groups the standard Nodes into node pools, as managed clusters label them: Pods
+// select a pool with it, which is what placement-aware decisions must see through.
+const PoolLabel = "pool"
+
+// GPUResource is the extended resource GPU Pods request and the GPU Node offers.
+const GPUResource corev1.ResourceName = "nvidia.com/gpu"
+
 // StandardClasses are the RuntimeClasses of the examples: gVisor, Kata, NVIDIA and gVisor
 // with NVIDIA, with overhead and scheduling like real installations.
 func StandardClasses() []*nodev1.RuntimeClass {
@@ -51,6 +58,18 @@ type NodeSpec struct {
 	NotReady bool
 	Cordoned bool
 	Taints   []corev1.Taint
+	// GPUs is the node's nvidia.com/gpu capacity (0: none).
+	GPUs int64
+}
+
+// nodeCapacity is what every Node offers the scheduler. There is no kubelet to free what a
+// bound Pod holds, and Pods accumulate over the suite (thousands in the latency scenario,
+// each with its RuntimeClass overhead), so it is large enough never to be the reason a Pod
+// is not bound: placement is decided by labels, taints and handlers only.
+var nodeCapacity = corev1.ResourceList{
+	corev1.ResourceCPU:    resource.MustParse("100k"),
+	corev1.ResourceMemory: resource.MustParse("1Pi"),
+	corev1.ResourcePods:   resource.MustParse("100k"),
 }
 
 // Object returns the Node object.
@@ -67,6 +86,11 @@ func (s NodeSpec) Object() *corev1.Node {
 	for _, h := range s.Handlers {
 		n.Status.RuntimeHandlers = append(n.Status.RuntimeHandlers, corev1.NodeRuntimeHandler{Name: h})
 	}
+	n.Status.Capacity = nodeCapacity.DeepCopy()
+	if s.GPUs > 0 {
+		n.Status.Capacity[GPUResource] = *resource.NewQuantity(s.GPUs, resource.DecimalSI)
+	}
+	n.Status.Allocatable = n.Status.Capacity.DeepCopy()
 	return n
 }
 
@@ -104,16 +128,29 @@ func ApplyNode(ctx context.Context, c client.Client, s NodeSpec) error {
 	return c.Status().Update(ctx, existing)
 }
 
-// StandardNodes run one runtime each: a gVisor node (tainted, as sandbox pools usually are),
-// a Kata node and a GPU node with the NVIDIA runtimes.
+// StandardNodes run one runtime each, each in a pool of its own: a gVisor node (tainted, as
+// sandbox pools usually are), a Kata node, a GPU node with the NVIDIA runtimes (and GPUs the
+// scheduler can hand out: GPU Pods accumulate over the suite) and a general node with runc
+// only.
 func StandardNodes() []NodeSpec {
 	return []NodeSpec{
-		{Name: "sandbox-1", Labels: map[string]string{GVisorLabel: "true"}, Handlers: []string{"runc", "runsc"},
-			Taints: []corev1.Taint{{Key: GVisorLabel, Value: "true", Effect: corev1.TaintEffectNoSchedule}}},
-		{Name: "kata-1", Labels: map[string]string{KataLabel: "true"}, Handlers: []string{"runc", "kata-qemu"}},
-		{Name: "gpu-1", Labels: map[string]string{GPULabel: "true"}, Handlers: []string{"runc", "nvidia", "runsc-nvidia"}},
-		{Name: "general-1", Handlers: []string{"runc"}},
+		SandboxNode("sandbox-1"),
+		{Name: "kata-1", Labels: map[string]string{KataLabel: "true", PoolLabel: "kata"}, Handlers: []string{"runc", "kata-qemu"}},
+		{Name: "gpu-1", Labels: map[string]string{GPULabel: "true", PoolLabel: "gpu"}, Handlers: []string{"runc", "nvidia", "runsc-nvidia"}, GPUs: 1000},
+		GeneralNode("general-1"),
 	}
+}
+
+// SandboxNode is a node of the sandbox pool: it runs gVisor (runsc) besides runc and is
+// tainted so that only Pods with the gvisor class's toleration land on it.
+func SandboxNode(name string) NodeSpec {
+	return NodeSpec{Name: name, Labels: map[string]string{GVisorLabel: "true", PoolLabel: "sandbox"}, Handlers: []string{"runc", "runsc"},
+		Taints: []corev1.Taint{{Key: GVisorLabel, Value: "true", Effect: corev1.TaintEffectNoSchedule}}}
+}
+
+// GeneralNode is a node of the general pool: runc only.
+func GeneralNode(name string) NodeSpec {
+	return NodeSpec{Name: name, Labels: map[string]string{PoolLabel: "general"}, Handlers: []string{"runc"}}
 }
 
 // ApplyClasses creates or replaces RuntimeClasses.
