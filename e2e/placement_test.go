@@ -195,10 +195,10 @@ func TestPlacementWarnModeAdmitsAnUnreachablePodWhichThenStaysPending(t *testing
 		t.Fatalf("warn mode rejected the pod: %v", err)
 	}
 	t.Cleanup(func() { deleteNow(t, p) })
-	// The warning explains it as enforce mode's denial does: the Pod's own selector (not the
-	// class's, which the API server's RuntimeClass plugin merged into the Pod before any
-	// webhook saw it) reaches nodes, none of which runs the handler.
-	want := []string{"runtimeguard warn mode, would deny: ", `nodeSelector pool=general matches`, `none of which runs`, `handler "runsc"`}
+	// The warning is enforce mode's denial of a Pod naming a class it cannot reach: the Pod's
+	// own selector (not the class's, which the API server's RuntimeClass plugin merged into the
+	// Pod before any webhook saw it) reaches nodes, none of which runs the handler.
+	want := []string{"runtimeguard warn mode, would deny: ", `RuntimeClass "gvisor" (handler "runsc") cannot run this pod: nodeSelector pool=general matches`, `handler "runsc" on 0 of them`}
 	if i := slices.IndexFunc(warned.all(), func(w string) bool {
 		return !slices.ContainsFunc(want, func(sub string) bool { return !strings.Contains(w, sub) })
 	}); i < 0 {
