@@ -86,6 +86,20 @@ spec:
 			},
 		},
 		{
+			name: "placement: the nodes the pod's selector leaves, then each class on them",
+			args: []string{"explain", "--cluster", fixtureCluster, "--pod", "tenant-a/batch-general", "../../policies/examples/pods/placement.yaml"},
+			code: 0,
+			want: []string{
+				"Placement: nodeSelector pool=general matches 1 Ready node; each class below is judged on those nodes\n",
+				`1. gvisor (handler "runsc")`,
+				`available: no: handler "runsc" on 0 of them`,
+				`cluster-wide: 1 of 3 nodes can run handler "runsc"`,
+				`verdict: skipped: not available: handler "runsc" on 0 of them`,
+				`2. kata (handler "kata-qemu")`, `available: yes: handler "kata-qemu" on 1 of them`, "verdict: chosen\n",
+				`mutate:   injected runtime class "kata"`,
+			},
+		},
+		{
 			name: "a nodeSelector conflict is shown",
 			args: []string{"explain", "--cluster", fixtureCluster, onePod},
 			code: 0,
