@@ -9,7 +9,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -84,18 +83,7 @@ func WatchClaims(ctx context.Context, c cache.Cache, reader client.Reader, v *Vi
 		}, claims.DeleteClaim},
 	}
 	for _, h := range handlers {
-		if _, err := h.inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-			AddFunc:    h.upsert,
-			UpdateFunc: func(_, o any) { h.upsert(o) },
-			DeleteFunc: func(o any) {
-				if t, ok := o.(toolscache.DeletedFinalStateUnknown); ok {
-					o = t.Obj
-				}
-				if m, ok := o.(metav1.Object); ok {
-					h.remove(m.GetNamespace(), m.GetName())
-				}
-			},
-		}); err != nil {
+		if err := feed(h.inf, h.upsert, func(m metav1.Object) { h.remove(m.GetNamespace(), m.GetName()) }); err != nil {
 			return err
 		}
 	}

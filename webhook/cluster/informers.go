@@ -96,19 +96,7 @@ func Watch(ctx context.Context, c cache.Cache, v *View) error {
 		}, v.DeleteNamespace},
 	}
 	for _, h := range handlers {
-		h := h
-		if _, err := h.inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-			AddFunc:    h.upsert,
-			UpdateFunc: func(_, o any) { h.upsert(o) },
-			DeleteFunc: func(o any) {
-				if t, ok := o.(toolscache.DeletedFinalStateUnknown); ok {
-					o = t.Obj
-				}
-				if m, ok := o.(metav1.Object); ok {
-					h.remove(m.GetName())
-				}
-			},
-		}); err != nil {
+		if err := feed(h.inf, h.upsert, func(m metav1.Object) { h.remove(m.GetName()) }); err != nil {
 			return err
 		}
 	}
@@ -118,6 +106,24 @@ func Watch(ctx context.Context, c cache.Cache, v *View) error {
 		}
 	}()
 	return nil
+}
+
+// feed sends an informer's events to a store: upsert for adds and updates, remove for deletes
+// (including those only seen as a tombstone after a relist).
+func feed(inf cache.Informer, upsert func(any), remove func(metav1.Object)) error {
+	_, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    upsert,
+		UpdateFunc: func(_, o any) { upsert(o) },
+		DeleteFunc: func(o any) {
+			if t, ok := o.(toolscache.DeletedFinalStateUnknown); ok {
+				o = t.Obj
+			}
+			if m, ok := o.(metav1.Object); ok {
+				remove(m)
+			}
+		},
+	})
+	return err
 }
 
 // NamespaceGetter returns a getter for Options.NamespaceGetter that reads a Namespace's
