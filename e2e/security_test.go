@@ -19,6 +19,7 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	nodev1 "k8s.io/api/node/v1"
+	resourcev1 "k8s.io/api/resource/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
@@ -228,6 +229,9 @@ func TestRBACServiceAccountReadsWhatThePolicyNeedsAndNothingElse(t *testing.T) {
 		{"get namespace " + nsUntrusted, func() error { return sa.Get(ctx, client.ObjectKey{Name: nsUntrusted}, &corev1.Namespace{}) }},
 		{"get node " + node.Name, func() error { return sa.Get(ctx, client.ObjectKeyFromObject(node), &corev1.Node{}) }},
 		{"get runtimeclass gvisor", func() error { return sa.Get(ctx, client.ObjectKey{Name: "gvisor"}, &nodev1.RuntimeClass{}) }},
+		// DRA claims resolve the gpu trait (resource.k8s.io/v1).
+		{"list resourceclaimtemplates", func() error { return sa.List(ctx, &resourcev1.ResourceClaimTemplateList{}) }},
+		{"list resourceclaims", func() error { return sa.List(ctx, &resourcev1.ResourceClaimList{}) }},
 	}
 	for _, a := range allowed {
 		t.Run("can "+a.name, func(t *testing.T) {
@@ -263,6 +267,9 @@ func TestRBACServiceAccountReadsWhatThePolicyNeedsAndNothingElse(t *testing.T) {
 			return sa.Update(ctx, n)
 		}},
 		{"list configmaps", func() error { return sa.List(ctx, &corev1.ConfigMapList{}) }},
+		{"create a resourceclaim", func() error {
+			return sa.Create(ctx, &resourcev1.ResourceClaim{ObjectMeta: metav1.ObjectMeta{Namespace: nsPlain, Name: uniqueName("rbac-claim")}})
+		}},
 		{"list configmaps in its own namespace", func() error {
 			return sa.List(ctx, &corev1.ConfigMapList{}, client.InNamespace(harness.Namespace))
 		}},
