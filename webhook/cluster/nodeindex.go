@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"sync"
+
 	"github.com/RoaringBitmap/roaring/v2"
 	corev1 "k8s.io/api/core/v1"
 )
@@ -22,10 +24,18 @@ type nodeIndex struct {
 	free  []uint32
 
 	all, ready, schedulable, reporting *roaring.Bitmap
-	keys                               map[string]*roaring.Bitmap            // label key -> Nodes with it
-	values                             map[string]map[string]*roaring.Bitmap // label key -> value -> Nodes
-	handlers                           map[string]*roaring.Bitmap            // runtime handler -> Nodes listing it in status
-	taints                             map[taintKey]*roaring.Bitmap          // NoSchedule/NoExecute taint -> Nodes with it
+	// usable is ready AND schedulable: where the scheduler may put an unbound Pod.
+	usable   *roaring.Bitmap
+	keys     map[string]*roaring.Bitmap            // label key -> Nodes with it
+	values   map[string]map[string]*roaring.Bitmap // label key -> value -> Nodes
+	handlers map[string]*roaring.Bitmap            // runtime handler -> Nodes listing it in status
+	taints   map[taintKey]*roaring.Bitmap          // NoSchedule/NoExecute taint -> Nodes with it
+
+	// sets caches classSetsOf per class of the current snapshot (Classes are replaced, never
+	// modified, so the pointer is the key); any Node change empties it. Readers fill it under
+	// View.mu's read lock, hence its own mutex.
+	setsMu sync.Mutex
+	sets   map[*Class]*classSets
 }
 
 func newNodeIndex() *nodeIndex {
@@ -35,15 +45,18 @@ func newNodeIndex() *nodeIndex {
 		ready:       roaring.New(),
 		schedulable: roaring.New(),
 		reporting:   roaring.New(),
+		usable:      roaring.New(),
 		keys:        map[string]*roaring.Bitmap{},
 		values:      map[string]map[string]*roaring.Bitmap{},
 		handlers:    map[string]*roaring.Bitmap{},
 		taints:      map[taintKey]*roaring.Bitmap{},
+		sets:        map[*Class]*classSets{},
 	}
 }
 
 // put records f as Node name's facts, replacing what the index had for it.
 func (x *nodeIndex) put(name string, f *nodeFacts) {
+	x.forgetSets()
 	slot, ok := x.slots[name]
 	if ok {
 		x.unset(slot)
@@ -55,6 +68,7 @@ func (x *nodeIndex) put(name string, f *nodeFacts) {
 	setIf(x.ready, slot, f.ready)
 	setIf(x.schedulable, slot, f.schedulable)
 	setIf(x.reporting, slot, f.reportsHandlers)
+	setIf(x.usable, slot, f.ready && f.schedulable)
 	for k, v := range f.labels {
 		bitmapOf(x.keys, k).Add(slot)
 		vals := x.values[k]
@@ -74,6 +88,7 @@ func (x *nodeIndex) put(name string, f *nodeFacts) {
 
 // remove forgets Node name.
 func (x *nodeIndex) remove(name string) {
+	x.forgetSets()
 	slot, ok := x.slots[name]
 	if !ok {
 		return
@@ -111,6 +126,7 @@ func (x *nodeIndex) unset(slot uint32) {
 	x.ready.Remove(slot)
 	x.schedulable.Remove(slot)
 	x.reporting.Remove(slot)
+	x.usable.Remove(slot)
 	for k, v := range f.labels {
 		removeFrom(x.keys, k, slot)
 		if vals := x.values[k]; vals != nil {
@@ -148,6 +164,12 @@ func (x *nodeIndex) nodeSlot(name string) *roaring.Bitmap {
 		return roaring.BitmapOf(slot)
 	}
 	return roaring.New()
+}
+
+func (x *nodeIndex) forgetSets() {
+	x.setsMu.Lock()
+	x.sets = map[*Class]*classSets{}
+	x.setsMu.Unlock()
 }
 
 func setIf(b *roaring.Bitmap, slot uint32, on bool) {

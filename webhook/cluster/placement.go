@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/RoaringBitmap/roaring/v2"
 	corev1 "k8s.io/api/core/v1"
@@ -184,17 +185,105 @@ func (v *View) Reach(p *Placement, named string) (*Snapshot, *PodReach) {
 		// An empty cluster knows nothing about any Pod: keep the cluster-wide answer.
 		return snap, snap.unconstrained
 	}
-	own := v.index.own(p)
-	if p.NodeName == "" {
-		usable := roaring.And(v.index.ready, v.index.schedulable)
-		if own.Equals(usable) && !v.index.toleratesAny(p.Tolerations, usable) {
-			// The Pod excludes no usable Node (kubernetes.io/os=linux in a Linux cluster) and
-			// tolerates no taint they have (the not-ready/unreachable tolerations every Pod
-			// gets): the cluster-wide answer is the same, and says it better.
-			return snap, snap.unconstrained
+	if p.NodeName == "" && p.Affinity == nil && !v.index.narrows(p.NodeSelector) && !v.index.toleratesAny(p.Tolerations, v.index.usable) {
+		// The Pod excludes no usable Node (kubernetes.io/os=linux in a Linux cluster) and
+		// tolerates no taint they have (the not-ready/unreachable tolerations every Pod gets):
+		// the cluster-wide answer is the same, and says it better. Allocates nothing.
+		return snap, snap.unconstrained
+	}
+	// Replicas of one template share their placement: compute it once per snapshot.
+	key := placementKey(p)
+	if r := v.reaches.get(snap.Generation, key); r != nil {
+		return snap, r
+	}
+	r := v.index.reach(p, v.index.own(p), snap.Classes, v.opts.RequireAdvertisedHandlers)
+	v.reaches.put(snap.Generation, key, r)
+	return snap, r
+}
+
+// narrows reports whether selector excludes some usable Node, without allocating.
+func (x *nodeIndex) narrows(selector map[string]string) bool {
+	n := x.usable.GetCardinality()
+	if n == 0 {
+		return false // nothing to exclude
+	}
+	for k, v := range selector {
+		if b := x.values[k][v]; b == nil || x.usable.AndCardinality(b) != n {
+			return true
 		}
 	}
-	return snap, v.index.reach(p, own, snap.Classes, v.opts.RequireAdvertisedHandlers)
+	return false
+}
+
+// maxReaches bounds the reach cache. Pods pinned to one node each (DaemonSets, bound Pods) fill
+// it with small entries; the bound only matters under churn.
+const maxReaches = 4096
+
+// reachCache maps a placement (placementKey) to its PodReach for one snapshot generation.
+type reachCache struct {
+	mu  sync.Mutex
+	gen uint64
+	m   map[string]*PodReach
+}
+
+func (c *reachCache) get(gen uint64, key string) *PodReach {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen != gen {
+		return nil
+	}
+	return c.m[key]
+}
+
+func (c *reachCache) put(gen uint64, key string, r *PodReach) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen != gen || len(c.m) >= maxReaches {
+		c.gen, c.m = gen, make(map[string]*PodReach)
+	}
+	c.m[key] = r
+}
+
+// placementKey is p in canonical form: what reach depends on, NUL-separated (no label, key or
+// value may hold a NUL). Cheaper than encoding/json, which matters on the cache-hit path.
+func placementKey(p *Placement) string {
+	var b strings.Builder
+	field := func(s string) { b.WriteString(s); b.WriteByte(0) }
+	field(p.NodeName)
+	keys := make([]string, 0, len(p.NodeSelector))
+	for k := range p.NodeSelector {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		field(k)
+		field(p.NodeSelector[k])
+	}
+	b.WriteByte(1)
+	if p.Affinity != nil {
+		for _, t := range p.Affinity.NodeSelectorTerms {
+			for _, list := range [][]corev1.NodeSelectorRequirement{t.MatchExpressions, t.MatchFields} {
+				for _, r := range list {
+					field(r.Key)
+					field(string(r.Operator))
+					for _, v := range r.Values {
+						field(v)
+					}
+					b.WriteByte(2)
+				}
+				b.WriteByte(3)
+			}
+			b.WriteByte(4)
+		}
+	}
+	b.WriteByte(5)
+	for _, t := range p.Tolerations {
+		field(t.Key)
+		field(string(t.Operator))
+		field(t.Value)
+		field(string(t.Effect))
+	}
+	return b.String()
 }
 
 func (x *nodeIndex) reach(p *Placement, own *roaring.Bitmap, classes map[string]*Class, requireAdvertised bool) *PodReach {
@@ -232,7 +321,7 @@ func (x *nodeIndex) own(p *Placement) *roaring.Bitmap {
 	if p.NodeName != "" {
 		out = x.nodeSlot(p.NodeName)
 	} else {
-		out = roaring.And(x.ready, x.schedulable)
+		out = x.usable.Clone()
 	}
 	if len(p.NodeSelector) > 0 {
 		out.And(x.labelled(p.NodeSelector))
@@ -247,46 +336,48 @@ func (x *nodeIndex) own(p *Placement) *roaring.Bitmap {
 // class's scheduling.nodeSelector, tolerates the taints. Each step's count goes into the words.
 func (x *nodeIndex) classReach(p *Placement, own *roaring.Bitmap, c *Class, r *PodReach, requireAdvertised bool) Reach {
 	bound := p.NodeName != ""
-	// A Node runs the handler when its status lists it; one that reports no handlers runs it
-	// when it carries the class's nodeSelector labels (the label fallback), and is unknowable
-	// when the class has none.
-	runs := roaring.New()
-	if b := x.handlers[c.Handler]; b != nil && c.Handler != "" {
-		runs.Or(b)
+	cs := x.classSetsOf(c)
+	withHandler := roaring.And(own, cs.runsOrSilent)
+	matching := withHandler
+	if len(c.NodeSelector) > 0 {
+		matching = roaring.And(withHandler, cs.selected)
 	}
-	silent := roaring.New()
-	if c.Handler != "" {
-		if len(c.NodeSelector) > 0 {
-			runs.Or(roaring.AndNot(x.all, x.reporting))
-		} else {
-			silent = roaring.AndNot(x.all, x.reporting)
+	// Taints are few and shared by many Nodes: take out, in place, the Nodes of every taint the
+	// Pod's and the class's tolerations together do not tolerate.
+	tolerations := append(append([]corev1.Toleration(nil), p.Tolerations...), c.Tolerations...)
+	tolerated := matching.Clone()
+	var taints []taintKey
+	for t, b := range x.taints {
+		if (bound && t.Effect != corev1.TaintEffectNoExecute) || !b.Intersects(tolerated) {
+			continue
+		}
+		taint := corev1.Taint{Key: t.Key, Value: t.Value, Effect: t.Effect}
+		if !corev1helpers.TolerationsTolerateTaint(klog.Background(), tolerations, &taint, true) {
+			tolerated.AndNot(b)
+			taints = append(taints, t)
 		}
 	}
-	withHandler := roaring.And(own, roaring.Or(runs, silent))
-	matching := roaring.And(withHandler, x.labelled(c.NodeSelector))
-	tolerations := append(append([]corev1.Toleration(nil), p.Tolerations...), c.Tolerations...)
-	untolerated, taints := x.untolerated(tolerations, bound)
-	tolerated := roaring.AndNot(matching, untolerated)
-	known := roaring.And(tolerated, runs)
-	unknown := roaring.AndNot(tolerated, runs)
+	knownN := tolerated.AndCardinality(cs.runs)
+	unknownN := tolerated.GetCardinality() - knownN
+	runsN := own.AndCardinality(cs.runs)
 
 	handler := fmt.Sprintf("handler %q", c.Handler)
-	out := Reach{Known: true, Nodes: int(known.GetCardinality())}
-	steps := fmt.Sprintf("%s on %d of them", handler, own.AndCardinality(runs))
+	out := Reach{Known: true, Nodes: int(knownN)}
+	steps := fmt.Sprintf("%s on %d of them", handler, runsN)
 	switch {
 	case c.Handler == "":
 		out.Detail = "the RuntimeClass has an empty handler, so no node can run it"
-	case !known.IsEmpty():
+	case knownN > 0:
 		out.Available = true
 		out.Detail = steps
-		if uint64(out.Nodes) != own.AndCardinality(runs) {
+		if knownN != runsN {
 			out.Detail = fmt.Sprintf("%s, %d of those reachable", steps, out.Nodes)
 		}
-	case !unknown.IsEmpty():
+	case unknownN > 0:
 		out.Known = false
 		out.Available = !requireAdvertised
 		out.Detail = fmt.Sprintf("cannot tell whether %s runs on any of them: %d report no status.runtimeHandlers and the RuntimeClass has no scheduling.nodeSelector",
-			handler, unknown.GetCardinality())
+			handler, unknownN)
 		if requireAdvertised {
 			out.Detail += "; --require-advertised-handlers is set"
 		}
@@ -296,9 +387,42 @@ func (x *nodeIndex) classReach(p *Placement, own *roaring.Bitmap, c *Class, r *P
 		out.Detail = fmt.Sprintf("%s, none labelled %s (its scheduling.nodeSelector)", steps, selectorText(c.NodeSelector))
 	default:
 		out.Detail = fmt.Sprintf("%s, all with taints neither the pod nor the RuntimeClass tolerates (%s)", steps, x.exampleTaint(taints, matching))
+
 	}
 	out.Reason = reachReason(p, r, c, out)
 	return out
+}
+
+// classSets are the Nodes that matter to one class whatever the Pod: computed once per snapshot
+// generation, so a decision only intersects them with the Pod's own Nodes.
+type classSets struct {
+	// runs: status.runtimeHandlers lists the handler, or (label fallback) the Node reports no
+	// handlers and the class has a nodeSelector. silent: reports none and the class has none.
+	runs, runsOrSilent *roaring.Bitmap
+	// selected: the Nodes carrying the class's scheduling.nodeSelector labels.
+	selected *roaring.Bitmap
+}
+
+func (x *nodeIndex) classSetsOf(c *Class) *classSets {
+	x.setsMu.Lock()
+	defer x.setsMu.Unlock()
+	if cs := x.sets[c]; cs != nil {
+		return cs
+	}
+	cs := &classSets{runs: roaring.New(), runsOrSilent: roaring.New(), selected: x.labelled(c.NodeSelector)}
+	if c.Handler != "" {
+		if b := x.handlers[c.Handler]; b != nil {
+			cs.runs.Or(b)
+		}
+		cs.runsOrSilent.Or(cs.runs)
+		notReporting := roaring.AndNot(x.all, x.reporting)
+		if len(c.NodeSelector) > 0 {
+			cs.runs.Or(notReporting)
+		}
+		cs.runsOrSilent.Or(notReporting)
+	}
+	x.sets[c] = cs
+	return cs
 }
 
 // reachReason is the sentence a denial quotes: for a bound Pod what the kubelet would do, for
@@ -408,24 +532,6 @@ func (x *nodeIndex) field(r corev1.NodeSelectorRequirement) *roaring.Bitmap {
 		return roaring.AndNot(x.all, named)
 	}
 	return roaring.New()
-}
-
-// untolerated returns the Nodes with a taint tolerations do not tolerate, and those taints.
-// Only NoExecute counts for a bound Pod: NoSchedule is the scheduler's business.
-func (x *nodeIndex) untolerated(tolerations []corev1.Toleration, noExecuteOnly bool) (*roaring.Bitmap, []taintKey) {
-	out := roaring.New()
-	var taints []taintKey
-	for t, b := range x.taints {
-		if noExecuteOnly && t.Effect != corev1.TaintEffectNoExecute {
-			continue
-		}
-		taint := corev1.Taint{Key: t.Key, Value: t.Value, Effect: t.Effect}
-		if !corev1helpers.TolerationsTolerateTaint(klog.Background(), tolerations, &taint, true) {
-			out.Or(b)
-			taints = append(taints, t)
-		}
-	}
-	return out, taints
 }
 
 // toleratesAny reports whether tolerations tolerate a NoSchedule/NoExecute taint of nodes.

@@ -271,6 +271,10 @@ func TestReachFollowsNodeEvents(t *testing.T) {
 	if _, r := v.Reach(general, ""); r.Classes["gvisor"].Available {
 		t.Fatal("gvisor reachable in the general pool before any general node runs it")
 	}
+	_, first := v.Reach(general, "")
+	if _, again := v.Reach(general, ""); again != first {
+		t.Error("the same placement on the same snapshot was computed twice (no cache hit)")
+	}
 	v.UpsertNode(newNode("general-1", labelled("pool", "general"), handlers("runc", "runsc")))
 	if _, r := v.Reach(general, ""); r.Classes["gvisor"].Nodes != 0 {
 		t.Errorf("general-1 runs runsc but lacks the class's nodeSelector: want 0 reachable, got %d", r.Classes["gvisor"].Nodes)

@@ -71,6 +71,7 @@ type View struct {
 	mu        sync.RWMutex // guards nodes, index, classes, reporting, generation
 	nodes     map[string]*nodeFacts
 	index     *nodeIndex
+	reaches   reachCache
 	classes   map[string]*classEntry
 	reporting int
 	gen       uint64
