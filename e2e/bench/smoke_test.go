@@ -264,6 +264,7 @@ func TestGoBaselineDecidesLikeThePolicy(t *testing.T) {
 		class        string
 		nodeSelector map[string]string
 		claims       []cluster.ClaimRef
+		placement    string // JSON merged into the Pod: nodeName, nodeSelector, affinity, tolerations
 	}
 	var pods []podCase
 	for _, l := range []map[string]string{nil, {"runtimeguard.io/workload": "untrusted"}, {"runtimeguard.io/workload": "gpu"}, {"runtimeguard.io/workload": "financial"},
@@ -271,8 +272,37 @@ func TestGoBaselineDecidesLikeThePolicy(t *testing.T) {
 		for _, gpu := range []string{"", "1"} {
 			for _, class := range []string{"", "gvisor", "kata", "nvidia", "runc", "kata-nvidia-gpu"} {
 				for _, sel := range []map[string]string{nil, {"sandbox.runtimeguard.io/gvisor": "false"}} {
-					pods = append(pods, podCase{l, gpu, class, sel, claimVariants[len(pods)%len(claimVariants)]})
+					pods = append(pods, podCase{l, gpu, class, sel, claimVariants[len(pods)%len(claimVariants)], ""})
 				}
+			}
+		}
+	}
+	// Placement: selectors, bound and pinned Pods, zone affinity and tolerations, on the
+	// generated clusters' pools (node i%10 == 0 gVisor, 1 Kata, >= 4 general) and the shipped
+	// cluster's nodes.
+	pin := func(node string) string {
+		return `"affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[{"matchFields":[{"key":"metadata.name","operator":"In","values":["` + node + `"]}]}]}}}`
+	}
+	zone := func(op, values string) string {
+		return `"affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[{"matchExpressions":[{"key":"topology.kubernetes.io/zone","operator":"` + op + `","values":[` + values + `]}]}]}}}`
+	}
+	for _, pl := range []string{
+		`"nodeSelector":{"kubernetes.io/os":"linux"}`,
+		`"nodeSelector":{"kubernetes.io/os":"linux","pool":"sandbox"}`,
+		`"nodeSelector":{"pool":"kata"}`,
+		`"nodeSelector":{"pool":"general"}`,
+		`"nodeName":"node-00010"`, `"nodeName":"node-00004"`, `"nodeName":"node-99999"`, `"nodeName":"sandbox-1"`, `"nodeName":"kata-1"`,
+		`"nodeName":"node-00010","nodeSelector":{"pool":"kata"}`,
+		pin("node-00011") + `,"tolerations":[{"key":"node.kubernetes.io/unschedulable","operator":"Exists","effect":"NoSchedule"}]`,
+		pin("node-00020"), pin("node-00004"), pin("gpu-1"),
+		zone("In", `"eu-west-1a"`),
+		zone("NotIn", `"eu-west-1a","eu-west-1b"`) + `,"nodeSelector":{"pool":"general"}`,
+		`"nodeSelector":{"pool":"sandbox"},"tolerations":[{"key":"sandbox.runtimeguard.io/gvisor","operator":"Exists"}]`,
+		`"affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[{"matchExpressions":[{"key":"pool","operator":"In","values":["general"]}]},{"matchExpressions":[{"key":"kubernetes.io/hostname","operator":"In","values":["kata-1","node-00001"]}]}]}}}`,
+	} {
+		for _, l := range []map[string]string{nil, {"runtimeguard.io/workload": "untrusted"}, {"runtimeguard.io/workload": "gpu"}} {
+			for _, class := range []string{"", "gvisor", "kata"} {
+				pods = append(pods, podCase{labels: l, class: class, placement: `{"spec":{` + pl + `}}`})
 			}
 		}
 	}
@@ -282,7 +312,6 @@ func TestGoBaselineDecidesLikeThePolicy(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		snap := view.Snapshot()
 		for _, ns := range namespaces {
 			for i, pc := range pods {
 				pod := &policy.Pod{}
@@ -297,11 +326,18 @@ func TestGoBaselineDecidesLikeThePolicy(t *testing.T) {
 				if pc.class != "" {
 					pod.Spec.RuntimeClassName = &pc.class
 				}
-				want, _, err := engine.Decide(ctx, policy.Request{Operation: "CREATE", Namespace: ns, Pod: pod, Cluster: snap, Claims: view.Claims()})
+				if pc.placement != "" {
+					if err := json.Unmarshal([]byte(pc.placement), pod); err != nil {
+						t.Fatalf("%s: %v", pc.placement, err)
+					}
+				}
+				// Both decide on the placement the pipeline computes for the Pod.
+				snap, reach := view.Reach(pod.Placement(), pod.RuntimeClassName())
+				want, _, err := engine.Decide(ctx, policy.Request{Operation: "CREATE", Namespace: ns, Pod: pod, Cluster: snap, Reach: reach, Claims: view.Claims()})
 				if err != nil {
 					t.Fatal(err)
 				}
-				got, err := pol.Decide(ns, pod, snap, view.Claims().Resolve(ctx, ns.Name, pod.Spec.ResourceClaims))
+				got, err := pol.Decide(ns, pod, snap, reach, view.Claims().Resolve(ctx, ns.Name, pod.Spec.ResourceClaims))
 				if err != nil {
 					t.Fatal(err)
 				}
