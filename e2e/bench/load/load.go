@@ -164,9 +164,9 @@ type sample struct {
 type runner struct {
 	cfg       Config
 	verifiers []*review.Verifier
-	shared   *http.Client
-	seq      atomic.Uint64
-	proto    atomic.Value
+	shared    *http.Client
+	seq       atomic.Uint64
+	proto     atomic.Value
 }
 
 func (r *runner) client() *http.Client {
