@@ -106,6 +106,13 @@ func TestToolsBuildAndRun(t *testing.T) {
 	if res.Requests != 100 || res.Errors != 0 || res.Proto != "HTTP/2.0" {
 		t.Errorf("HTTP/2 run: %+v", res)
 	}
+	// The placement mixes, each Pod verified against its own class.
+	for _, mix := range []string{"pool", "bound"} {
+		out = run("loadgen", "--url="+url, "--ca="+ca, "--requests=120", "--warmup=12", "--concurrency=4", "--mix="+mix, "--nodes=20", "--label=smoke-"+mix)
+		if !strings.Contains(out, "err=0") {
+			t.Errorf("loadgen --mix %s: %s", mix, out)
+		}
+	}
 	// Open loop, briefly.
 	run("loadgen", "--url="+url, "--ca="+ca, "--rate=200", "--requests=100", "--warmup=0", "--concurrency=4", "--duration=5s")
 
@@ -160,6 +167,20 @@ func TestRuntimeguardServesTheBenchmarkReview(t *testing.T) {
 		}
 		if res.Errors != 0 || res.Requests != 200 {
 			t.Fatalf("unique=%v: %s", unique, res)
+		}
+	}
+	for _, mix := range []string{"pool", "bound"} {
+		vs, err := review.Mix(mix, 20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := load.Run(ctx, load.Config{URL: fmt.Sprintf("https://127.0.0.1:%d/mutate-v1-pod", o.Port), RootCAs: dc.CertPool(),
+			Concurrency: 4, Requests: 120, Warmup: 12, Mix: vs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Errors != 0 || res.Requests != 120 {
+			t.Fatalf("mix %s: %s", mix, res)
 		}
 	}
 }

@@ -75,7 +75,11 @@ func Mix(name string, nodes int) ([]Variant, error) {
 		err = add("template", ExpectedClass, nil, func(*corev1.Pod) {})
 	case "pool":
 		for _, v := range []struct{ pool, class string }{{"sandbox", "gvisor"}, {"kata", "kata"}, {"general", ""}, {"", "gvisor"}} {
-			if err = add("pool="+v.pool, v.class, nil, selector(v.pool)); err != nil {
+			vname := "pool=" + v.pool
+			if v.pool == "" {
+				vname = "kubernetes.io/os=linux only"
+			}
+			if err = add(vname, v.class, nil, selector(v.pool)); err != nil {
 				return nil, err
 			}
 		}
