@@ -73,7 +73,7 @@ func TestToolsBuildAndRun(t *testing.T) {
 		return string(out)
 	}
 	clusterFile, opaData := filepath.Join(dir, "cluster.yaml"), filepath.Join(dir, "opa-data.json")
-	run("genfixtures", "--nodes=20", "--classes=10", "--namespaces=50", "--cluster="+clusterFile, "--opa-data="+opaData)
+	run("genfixtures", "--nodes=30", "--classes=10", "--namespaces=50", "--cluster="+clusterFile, "--opa-data="+opaData)
 	certDir := filepath.Join(dir, "certs")
 	if _, err := certs.WriteDevCerts(certDir, []string{"localhost", "127.0.0.1"}, time.Hour); err != nil {
 		t.Fatal(err)
@@ -108,7 +108,7 @@ func TestToolsBuildAndRun(t *testing.T) {
 	}
 	// The placement mixes, each Pod verified against its own class.
 	for _, mix := range []string{"pool", "bound"} {
-		out = run("loadgen", "--url="+url, "--ca="+ca, "--requests=120", "--warmup=12", "--concurrency=4", "--mix="+mix, "--nodes=20", "--label=smoke-"+mix)
+		out = run("loadgen", "--url="+url, "--ca="+ca, "--requests=120", "--warmup=12", "--concurrency=4", "--mix="+mix, "--nodes=30", "--label=smoke-"+mix)
 		if !strings.Contains(out, "err=0") {
 			t.Errorf("loadgen --mix %s: %s", mix, out)
 		}
@@ -143,7 +143,7 @@ func TestRuntimeguardServesTheBenchmarkReview(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := fixtures.Generate(fixtures.Size{Nodes: 20, Classes: 10, Namespaces: 50}).WriteYAML(f); err != nil {
+	if err := fixtures.Generate(fixtures.Size{Nodes: 30, Classes: 10, Namespaces: 50}).WriteYAML(f); err != nil {
 		t.Fatal(err)
 	}
 	f.Close()
@@ -170,7 +170,7 @@ func TestRuntimeguardServesTheBenchmarkReview(t *testing.T) {
 		}
 	}
 	for _, mix := range []string{"pool", "bound"} {
-		vs, err := review.Mix(mix, 20)
+		vs, err := review.Mix(mix, 30)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -84,8 +84,9 @@ func Mix(name string, nodes int) ([]Variant, error) {
 			}
 		}
 	case "bound":
-		if nodes < 10 {
-			return nil, fmt.Errorf("mix bound needs a generated cluster of at least 10 nodes, not %d", nodes)
+		if nodes < 30 {
+			// Below 30 nodes zone c has no gVisor node (node 20 is the first).
+			return nil, fmt.Errorf("mix bound needs a generated cluster of at least 30 nodes, not %d", nodes)
 		}
 		bind := func(p *corev1.Pod) { p.Spec.NodeName = NodePlaceholder }
 		pin := func(p *corev1.Pod) { daemonSetPod(p, NodePlaceholder) }
