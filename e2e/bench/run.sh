@@ -5,7 +5,7 @@
 #
 # Knobs (environment): BENCH_ROUNDS (3), BENCH_REQUESTS (8000 per c=8 round),
 # BENCH_NODES / BENCH_NAMESPACES (5000 / 10000, the real API server part), BENCH_SKIP
-# (space-separated parts to skip: gobench http scaling cluster), BENCHTIME (go test -benchtime, 500ms).
+# (space-separated parts to skip: gobench http placement scaling cluster), BENCHTIME (go test -benchtime, 500ms).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -71,6 +71,11 @@ fi
 if wants http; then
 	step "webhook servers: runtimeguard, Go baseline, opa run --server ($rounds interleaved rounds)"
 	"$bin/bench-runner" http "${common[@]}" --rounds "$rounds" --requests "$requests" 2> >(tee "$out/logs/http.log" >&2) | tee -a "$report"
+fi
+
+if wants placement; then
+	step "placement mixes at $nodes nodes, $namespaces namespaces: runtimeguard and the Go baseline ($rounds interleaved rounds)"
+	"$bin/bench-runner" placement "${common[@]}" --rounds "$rounds" --requests "$requests" --nodes "$nodes" --namespaces "$namespaces" 2> >(tee "$out/logs/placement.log" >&2) | tee -a "$report"
 fi
 
 if wants scaling; then

@@ -73,7 +73,7 @@ func TestToolsBuildAndRun(t *testing.T) {
 		return string(out)
 	}
 	clusterFile, opaData := filepath.Join(dir, "cluster.yaml"), filepath.Join(dir, "opa-data.json")
-	run("genfixtures", "--nodes=20", "--classes=10", "--namespaces=50", "--cluster="+clusterFile, "--opa-data="+opaData)
+	run("genfixtures", "--nodes=30", "--classes=10", "--namespaces=50", "--cluster="+clusterFile, "--opa-data="+opaData)
 	certDir := filepath.Join(dir, "certs")
 	if _, err := certs.WriteDevCerts(certDir, []string{"localhost", "127.0.0.1"}, time.Hour); err != nil {
 		t.Fatal(err)
@@ -106,6 +106,13 @@ func TestToolsBuildAndRun(t *testing.T) {
 	if res.Requests != 100 || res.Errors != 0 || res.Proto != "HTTP/2.0" {
 		t.Errorf("HTTP/2 run: %+v", res)
 	}
+	// The placement mixes, each Pod verified against its own class.
+	for _, mix := range []string{"pool", "bound"} {
+		out = run("loadgen", "--url="+url, "--ca="+ca, "--requests=120", "--warmup=12", "--concurrency=4", "--mix="+mix, "--nodes=30", "--label=smoke-"+mix)
+		if !strings.Contains(out, "err=0") {
+			t.Errorf("loadgen --mix %s: %s", mix, out)
+		}
+	}
 	// Open loop, briefly.
 	run("loadgen", "--url="+url, "--ca="+ca, "--rate=200", "--requests=100", "--warmup=0", "--concurrency=4", "--duration=5s")
 
@@ -136,7 +143,7 @@ func TestRuntimeguardServesTheBenchmarkReview(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := fixtures.Generate(fixtures.Size{Nodes: 20, Classes: 10, Namespaces: 50}).WriteYAML(f); err != nil {
+	if err := fixtures.Generate(fixtures.Size{Nodes: 30, Classes: 10, Namespaces: 50}).WriteYAML(f); err != nil {
 		t.Fatal(err)
 	}
 	f.Close()
@@ -160,6 +167,20 @@ func TestRuntimeguardServesTheBenchmarkReview(t *testing.T) {
 		}
 		if res.Errors != 0 || res.Requests != 200 {
 			t.Fatalf("unique=%v: %s", unique, res)
+		}
+	}
+	for _, mix := range []string{"pool", "bound"} {
+		vs, err := review.Mix(mix, 30)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := load.Run(ctx, load.Config{URL: fmt.Sprintf("https://127.0.0.1:%d/mutate-v1-pod", o.Port), RootCAs: dc.CertPool(),
+			Concurrency: 4, Requests: 120, Warmup: 12, Mix: vs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Errors != 0 || res.Requests != 120 {
+			t.Fatalf("mix %s: %s", mix, res)
 		}
 	}
 }
@@ -264,6 +285,7 @@ func TestGoBaselineDecidesLikeThePolicy(t *testing.T) {
 		class        string
 		nodeSelector map[string]string
 		claims       []cluster.ClaimRef
+		placement    string // JSON merged into the Pod: nodeName, nodeSelector, affinity, tolerations
 	}
 	var pods []podCase
 	for _, l := range []map[string]string{nil, {"runtimeguard.io/workload": "untrusted"}, {"runtimeguard.io/workload": "gpu"}, {"runtimeguard.io/workload": "financial"},
@@ -271,8 +293,37 @@ func TestGoBaselineDecidesLikeThePolicy(t *testing.T) {
 		for _, gpu := range []string{"", "1"} {
 			for _, class := range []string{"", "gvisor", "kata", "nvidia", "runc", "kata-nvidia-gpu"} {
 				for _, sel := range []map[string]string{nil, {"sandbox.runtimeguard.io/gvisor": "false"}} {
-					pods = append(pods, podCase{l, gpu, class, sel, claimVariants[len(pods)%len(claimVariants)]})
+					pods = append(pods, podCase{l, gpu, class, sel, claimVariants[len(pods)%len(claimVariants)], ""})
 				}
+			}
+		}
+	}
+	// Placement: selectors, bound and pinned Pods, zone affinity and tolerations, on the
+	// generated clusters' pools (node i%10 == 0 gVisor, 1 Kata, >= 4 general) and the shipped
+	// cluster's nodes.
+	pin := func(node string) string {
+		return `"affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[{"matchFields":[{"key":"metadata.name","operator":"In","values":["` + node + `"]}]}]}}}`
+	}
+	zone := func(op, values string) string {
+		return `"affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[{"matchExpressions":[{"key":"topology.kubernetes.io/zone","operator":"` + op + `","values":[` + values + `]}]}]}}}`
+	}
+	for _, pl := range []string{
+		`"nodeSelector":{"kubernetes.io/os":"linux"}`,
+		`"nodeSelector":{"kubernetes.io/os":"linux","pool":"sandbox"}`,
+		`"nodeSelector":{"pool":"kata"}`,
+		`"nodeSelector":{"pool":"general"}`,
+		`"nodeName":"node-00010"`, `"nodeName":"node-00004"`, `"nodeName":"node-99999"`, `"nodeName":"sandbox-1"`, `"nodeName":"kata-1"`,
+		`"nodeName":"node-00010","nodeSelector":{"pool":"kata"}`,
+		pin("node-00011") + `,"tolerations":[{"key":"node.kubernetes.io/unschedulable","operator":"Exists","effect":"NoSchedule"}]`,
+		pin("node-00020"), pin("node-00004"), pin("gpu-1"),
+		zone("In", `"eu-west-1a"`),
+		zone("NotIn", `"eu-west-1a","eu-west-1b"`) + `,"nodeSelector":{"pool":"general"}`,
+		`"nodeSelector":{"pool":"sandbox"},"tolerations":[{"key":"sandbox.runtimeguard.io/gvisor","operator":"Exists"}]`,
+		`"affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[{"matchExpressions":[{"key":"pool","operator":"In","values":["general"]}]},{"matchExpressions":[{"key":"kubernetes.io/hostname","operator":"In","values":["kata-1","node-00001"]}]}]}}}`,
+	} {
+		for _, l := range []map[string]string{nil, {"runtimeguard.io/workload": "untrusted"}, {"runtimeguard.io/workload": "gpu"}} {
+			for _, class := range []string{"", "gvisor", "kata"} {
+				pods = append(pods, podCase{labels: l, class: class, placement: `{"spec":{` + pl + `}}`})
 			}
 		}
 	}
@@ -282,7 +333,6 @@ func TestGoBaselineDecidesLikeThePolicy(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		snap := view.Snapshot()
 		for _, ns := range namespaces {
 			for i, pc := range pods {
 				pod := &policy.Pod{}
@@ -297,11 +347,18 @@ func TestGoBaselineDecidesLikeThePolicy(t *testing.T) {
 				if pc.class != "" {
 					pod.Spec.RuntimeClassName = &pc.class
 				}
-				want, _, err := engine.Decide(ctx, policy.Request{Operation: "CREATE", Namespace: ns, Pod: pod, Cluster: snap, Claims: view.Claims()})
+				if pc.placement != "" {
+					if err := json.Unmarshal([]byte(pc.placement), pod); err != nil {
+						t.Fatalf("%s: %v", pc.placement, err)
+					}
+				}
+				// Both decide on the placement the pipeline computes for the Pod.
+				snap, reach := view.Reach(pod.Placement(), pod.RuntimeClassName())
+				want, _, err := engine.Decide(ctx, policy.Request{Operation: "CREATE", Namespace: ns, Pod: pod, Cluster: snap, Reach: reach, Claims: view.Claims()})
 				if err != nil {
 					t.Fatal(err)
 				}
-				got, err := pol.Decide(ns, pod, snap, view.Claims().Resolve(ctx, ns.Name, pod.Spec.ResourceClaims))
+				got, err := pol.Decide(ns, pod, snap, reach, view.Claims().Resolve(ctx, ns.Name, pod.Spec.ResourceClaims))
 				if err != nil {
 					t.Fatal(err)
 				}

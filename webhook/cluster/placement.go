@@ -217,7 +217,7 @@ func (x *nodeIndex) narrows(selector map[string]string) bool {
 
 // maxReaches bounds the reach cache. Pods pinned to one node each (DaemonSets, bound Pods) fill
 // it with small entries; the bound only matters under churn.
-const maxReaches = 4096
+const maxReaches = 1024
 
 // reachCache maps a placement (placementKey) to its PodReach for one snapshot generation.
 type reachCache struct {
@@ -235,10 +235,17 @@ func (c *reachCache) get(gen uint64, key string) *PodReach {
 	return c.m[key]
 }
 
+// forget empties the cache (benchmarks measure a miss with it).
+func (c *reachCache) forget() {
+	c.mu.Lock()
+	c.m = nil
+	c.mu.Unlock()
+}
+
 func (c *reachCache) put(gen uint64, key string, r *PodReach) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.gen != gen || len(c.m) >= maxReaches {
+	if c.gen != gen || c.m == nil || len(c.m) >= maxReaches {
 		c.gen, c.m = gen, make(map[string]*PodReach)
 	}
 	c.m[key] = r

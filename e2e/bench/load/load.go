@@ -57,6 +57,9 @@ type Config struct {
 	ServerPID int
 	// Template is the review to send (default: review.Pod()).
 	Template *review.Template
+	// Mix, when set, replaces Template and ExpectClass: request i sends Mix[i%len(Mix)] and
+	// verifies that variant's class.
+	Mix []review.Variant
 	// Timeout bounds one request (default 10 s).
 	Timeout time.Duration
 }
@@ -159,11 +162,11 @@ type sample struct {
 }
 
 type runner struct {
-	cfg      Config
-	verifier *review.Verifier
-	shared   *http.Client
-	seq      atomic.Uint64
-	proto    atomic.Value
+	cfg       Config
+	verifiers []*review.Verifier
+	shared    *http.Client
+	seq       atomic.Uint64
+	proto     atomic.Value
 }
 
 func (r *runner) client() *http.Client {
@@ -195,7 +198,14 @@ func newTransport(cfg Config, h2 bool) *http.Transport {
 // worker sends requests taken from next until it returns false.
 func (r *runner) do(c *http.Client, body []byte) ([]byte, error) {
 	i := r.seq.Add(1)
-	body = r.cfg.Template.Body(body, i, r.cfg.Unique)
+	n := i % uint64(len(r.cfg.Mix))
+	v := &r.cfg.Mix[n]
+	body = v.Template.Body(body, i, r.cfg.Unique)
+	if v.Node != nil {
+		if err := v.Template.SetNode(body, v.Node(i)); err != nil {
+			return body, err
+		}
+	}
 	req, err := http.NewRequest(http.MethodPost, r.cfg.URL, bytes.NewReader(body))
 	if err != nil {
 		return body, err
@@ -218,7 +228,10 @@ func (r *runner) do(c *http.Client, body []byte) ([]byte, error) {
 	if r.cfg.HTTP2 != (resp.ProtoMajor == 2) {
 		return body, fmt.Errorf("answered over %s", resp.Proto)
 	}
-	return body, r.verifier.Verify(answer, review.UID(i))
+	if err := r.verifiers[n].Verify(answer, review.UID(i)); err != nil {
+		return body, fmt.Errorf("%s: %w", v.Name, err)
+	}
+	return body, nil
 }
 
 // Run runs cfg until its count or time bound, or ctx ends.
@@ -248,7 +261,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 		cfg.Template = t
 	}
-	r := &runner{cfg: cfg, verifier: review.NewVerifier(cfg.ExpectClass)}
+	if len(cfg.Mix) == 0 {
+		cfg.Mix = []review.Variant{{Name: "template", Template: cfg.Template, Class: cfg.ExpectClass}}
+	}
+	r := &runner{cfg: cfg}
+	for _, v := range cfg.Mix {
+		r.verifiers = append(r.verifiers, review.NewVerifier(v.Class))
+	}
 	if cfg.HTTP2 {
 		r.shared = &http.Client{Transport: newTransport(cfg, true), Timeout: cfg.Timeout}
 	}
@@ -262,7 +281,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}()
 
-	res := &Result{Label: cfg.Label, Mode: "closed", Concurrency: cfg.Concurrency, Unique: cfg.Unique, BodyBytes: cfg.Template.Size()}
+	res := &Result{Label: cfg.Label, Mode: "closed", Concurrency: cfg.Concurrency, Unique: cfg.Unique, BodyBytes: cfg.Mix[0].Template.Size()}
 	if cfg.Rate > 0 {
 		res.Mode, res.Rate = "open", cfg.Rate
 	}

@@ -39,6 +39,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	var cfg load.Config
 	var caFile string
 	var asJSON bool
+	var mix string
+	var nodes int
 	fs.StringVar(&cfg.Label, "label", "loadgen", "name of the run in the output")
 	fs.StringVar(&cfg.URL, "url", "https://127.0.0.1:9443/mutate-v1-pod", "webhook URL (loopback only)")
 	fs.StringVar(&caFile, "ca", "", "PEM file of the CA that signed the server certificate (required)")
@@ -52,6 +54,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.StringVar(&cfg.ExpectClass, "expect-class", review.ExpectedClass, "runtime class the patch must set (\"\": expect no patch)")
 	fs.IntVar(&cfg.ServerPID, "server-pid", 0, "server process to charge CPU and memory to (from /proc)")
 	fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
+	fs.StringVar(&mix, "mix", "", "send a mix of Pods, each verified against its own expected class: pool or bound (docs/benchmarks.md); replaces --expect-class")
+	fs.IntVar(&nodes, "nodes", 5000, "nodes of the generated cluster the server holds (--mix bound pins Pods to them)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -68,6 +72,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	cfg.RootCAs = x509.NewCertPool()
 	if !cfg.RootCAs.AppendCertsFromPEM(pem) {
 		return fmt.Errorf("%s holds no PEM certificate", caFile)
+	}
+	if mix != "" {
+		if cfg.Mix, err = review.Mix(mix, nodes); err != nil {
+			return err
+		}
 	}
 	res, err := load.Run(ctx, cfg)
 	if err != nil {

@@ -204,6 +204,7 @@ type Template struct {
 	raw        []byte
 	uidAt      []int
 	variantAt  []int
+	nodeAt     []int
 	ObjectSize int
 }
 
@@ -237,6 +238,7 @@ func NewTemplate(pod *corev1.Pod) (*Template, error) {
 	t := &Template{raw: raw, ObjectSize: len(object)}
 	t.uidAt = indexAll(raw, []byte(uidPlaceholder))
 	t.variantAt = indexAll(raw, []byte(variantPlaceholder))
+	t.nodeAt = indexAll(raw, []byte(NodePlaceholder))
 	if len(t.uidAt) != 1 {
 		return nil, fmt.Errorf("uid placeholder found %d times", len(t.uidAt))
 	}
@@ -263,6 +265,18 @@ func (t *Template) Body(dst []byte, i uint64, unique bool) []byte {
 		}
 	}
 	return dst
+}
+
+// SetNode writes node (a name as long as NodePlaceholder) where the template has the
+// placeholder, in a body Body returned.
+func (t *Template) SetNode(body []byte, node string) error {
+	if len(node) != len(NodePlaceholder) {
+		return fmt.Errorf("node name %q: want %d characters", node, len(NodePlaceholder))
+	}
+	for _, at := range t.nodeAt {
+		copy(body[at:], node)
+	}
+	return nil
 }
 
 func indexAll(b, sub []byte) []int {

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,6 +66,7 @@ func runCluster(ctx context.Context, args []string, out io.Writer) error {
 	starts := fs.Int("starts", 2, "runtimeguard starts to time")
 	n := fs.Int("requests", 6000, "admissions under load after the first start")
 	memlimit := fs.String("memlimit", "64MiB", "also start runtimeguard with this GOMEMLIMIT (\"\": don't)")
+	mixes := fs.String("mixes", "pool,bound", "placement mixes (review.Mix) sent after the load, at c=8 (\"\": none)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -143,7 +145,12 @@ func runCluster(ctx context.Context, args []string, out io.Writer) error {
 		ready        time.Duration
 		rss, hwm     int64
 		loaded       *load.Result
+		mixes        []*load.Result
 		afterLoadHWM int64
+	}
+	var mixNames []string
+	if *mixes != "" {
+		mixNames = strings.Split(*mixes, ",")
 	}
 	variants := []struct {
 		name    string
@@ -183,6 +190,27 @@ func runCluster(ctx context.Context, args []string, out io.Writer) error {
 					return fmt.Errorf("live cluster: %d answers failed verification; first: %s", r.Errors, r.FirstError)
 				}
 				row.loaded, row.afterLoadHWM = r, r.ServerHWM
+				for _, m := range mixNames {
+					vs, err := review.Mix(m, len(cl.Nodes))
+					if err != nil {
+						srv.stop()
+						return err
+					}
+					r, err := load.Run(ctx, load.Config{Label: "live cluster c=8 " + v.name + " mix " + m, URL: srv.url, RootCAs: e.pool, Mix: vs,
+						ServerPID: srv.pid(), Concurrency: 8, Requests: *n, Duration: 20 * time.Second, Warmup: 500})
+					if err != nil {
+						srv.stop()
+						return err
+					}
+					fmt.Fprintln(os.Stderr, r)
+					if r.Errors > 0 {
+						srv.stop()
+						return fmt.Errorf("live cluster, mix %s: %d answers failed verification; first: %s", m, r.Errors, r.FirstError)
+					}
+					r.Label = m
+					row.mixes = append(row.mixes, r)
+					row.afterLoadHWM = r.ServerHWM
+				}
 			}
 			srv.stop()
 			rows = append(rows, row)
@@ -223,6 +251,9 @@ func runCluster(ctx context.Context, args []string, out io.Writer) error {
 		l, after := "-", "-"
 		if r.loaded != nil {
 			l = fmt.Sprintf("%d admissions at c=8, %.0f/s, p99 %s ms, %.0f ms CPU per 1,000", r.loaded.Requests, r.loaded.Throughput, ms(r.loaded.P99), cpuPer1k(r.loaded))
+			for _, m := range r.mixes {
+				l += fmt.Sprintf("; then mix %s: %d at c=8, %.0f/s, p99 %s ms, %.0f ms CPU per 1,000, peak %s MiB", m.Label, m.Requests, m.Throughput, ms(m.P99), cpuPer1k(m), proc.MiB(m.ServerHWM))
+			}
 			after = proc.MiB(r.afterLoadHWM)
 		}
 		fmt.Fprintf(out, "| start %d | %s | %s | %s | %s | %s | %s |\n", i/len(variants)+1, r.variant, r.ready.Round(time.Millisecond), proc.MiB(r.rss), proc.MiB(r.hwm), after, l)

@@ -2,6 +2,7 @@
 // builds what it needs and calls it.
 //
 //	runner http      the three webhook servers under load, interleaved rounds, one table
+//	runner placement runtimeguard and the baseline under mixes of Pods with placement constraints
 //	runner scaling   decision cost against cluster size, in-process and end to end
 //	runner cluster   start-up time and memory against a real kube-apiserver with 5,000 Nodes
 //	runner profile   the in-process admission handler under pprof (--cpuprofile, --memprofile)
@@ -27,13 +28,15 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: runner http|scaling|cluster|profile|informer-heap [flags]")
+		fmt.Fprintln(os.Stderr, "usage: runner http|placement|scaling|cluster|profile|informer-heap [flags]")
 		os.Exit(2)
 	}
 	var err error
 	switch os.Args[1] {
 	case "http":
 		err = runHTTP(ctx, os.Args[2:], os.Stdout)
+	case "placement":
+		err = runPlacement(ctx, os.Args[2:], os.Stdout)
 	case "scaling":
 		err = runScaling(ctx, os.Args[2:], os.Stdout)
 	case "cluster":

@@ -74,6 +74,7 @@ var podKind = metav1.GroupVersionKind{Version: "v1", Kind: "Pod"}
 type review struct {
 	pod      *policy.Pod
 	snapshot *cluster.Snapshot
+	reach    *cluster.PodReach
 	decision *godecide.Decision
 	warn     bool
 }
@@ -101,6 +102,10 @@ func (h *Handler) prepare(ctx context.Context, req admission.Request) (*review, 
 	if _, ok := pod.Metadata.Annotations["kubernetes.io/config.mirror"]; ok {
 		return respond(admission.Allowed("mirror pods are exempt"))
 	}
+	placement := pod.Placement()
+	if err := placement.Validate(); err != nil {
+		return respond(admission.Errored(http.StatusBadRequest, fmt.Errorf("pod placement is invalid: %w", err)))
+	}
 	if !h.View.Synced() {
 		return respond(admission.Errored(http.StatusServiceUnavailable, errors.New("cluster view not synced")))
 	}
@@ -114,15 +119,16 @@ func (h *Handler) prepare(ctx context.Context, req admission.Request) (*review, 
 	if pod.Metadata.Namespace == "" {
 		pod.Metadata.Namespace = req.Namespace
 	}
-	snap := h.View.Snapshot()
 	start := time.Now()
+	// Where the Pod can run under each class: the same index lookup the pipeline makes.
+	snap, reach := h.View.Reach(placement, pod.RuntimeClassName())
 	claims := h.View.Claims().Resolve(ctx, pod.Metadata.Namespace, pod.Spec.ResourceClaims)
-	d, err := h.Policy.Decide(ns, pod, snap, claims)
+	d, err := h.Policy.Decide(ns, pod, snap, reach, claims)
 	h.decisions.Observe(time.Since(start).Seconds())
 	if err != nil {
 		return respond(admission.Errored(http.StatusInternalServerError, err))
 	}
-	return &review{pod: pod, snapshot: snap, decision: d, warn: ns.Labels[webhook.EnforcementLabel] == string(webhook.Warn)}, nil
+	return &review{pod: pod, snapshot: snap, reach: reach, decision: d, warn: ns.Labels[webhook.EnforcementLabel] == string(webhook.Warn)}, nil
 }
 
 // Mutate injects the class, like webhook.Pipeline.Mutate.
@@ -155,11 +161,12 @@ func (h *Handler) Validate(ctx context.Context, req admission.Request) admission
 	denials := append([]string(nil), r.decision.Deny...)
 	if class := r.pod.RuntimeClassName(); class != "" {
 		rc, ok := r.snapshot.Classes[class]
+		reach := r.reach.Classes[class]
 		switch {
 		case !ok:
 			denials = append(denials, fmt.Sprintf("pod rejected: RuntimeClass %q not found", class))
-		case !rc.Availability.Available:
-			denials = append(denials, fmt.Sprintf("pod rejected: RuntimeClass %q (handler %q): %s", class, rc.Handler, rc.Availability.Reason))
+		case !reach.Available:
+			denials = append(denials, fmt.Sprintf("pod rejected: RuntimeClass %q (handler %q) cannot run this pod: %s", class, rc.Handler, reach.Reason))
 		}
 	}
 	var resp admission.Response

@@ -1,7 +1,9 @@
 // Package godecide is the default policy (policies/runtimeguard.rego) written by hand in Go,
 // for the benchmark baseline: same data (policies/data.yaml), same traits, ranking,
-// availability and messages, no Rego and no decision cache. A test checks that it decides
-// exactly like the Rego policy.
+// availability, placement and messages, no Rego and no decision cache. Where a Pod can run
+// under each class comes from webhook/cluster's View.Reach, as it does for the policy (a Go
+// author with this codebase would reuse it); the choice made from it is written here. A test
+// checks that it decides exactly like the Rego policy.
 package godecide
 
 import (
@@ -121,14 +123,17 @@ type decider struct {
 	ns       *cluster.Namespace
 	pod      *policy.Pod
 	snap     *cluster.Snapshot
+	reach    *cluster.PodReach // nil: the cluster-wide availability
 	claims   []cluster.ResolvedClaim
 	traits   map[string][]string
 	traitSet []string // sorted trait names the pod has
 }
 
-// Decide decides for one Pod whose resource claims are resolved with claims (nil: none resolve).
-func (p *Policy) Decide(ns *cluster.Namespace, pod *policy.Pod, snap *cluster.Snapshot, claims []cluster.ResolvedClaim) (*Decision, error) {
-	d := &decider{p: p, ns: ns, pod: pod, snap: snap, claims: claims, traits: map[string][]string{}}
+// Decide decides for one Pod whose placement per class is reach (View.Reach; nil: judge on the
+// cluster-wide availability) and whose resource claims are resolved with claims (nil: none
+// resolve).
+func (p *Policy) Decide(ns *cluster.Namespace, pod *policy.Pod, snap *cluster.Snapshot, reach *cluster.PodReach, claims []cluster.ResolvedClaim) (*Decision, error) {
+	d := &decider{p: p, ns: ns, pod: pod, snap: snap, reach: reach, claims: claims, traits: map[string][]string{}}
 	if err := d.collectTraits(); err != nil {
 		return nil, err
 	}
@@ -187,17 +192,32 @@ func (p *Policy) Decide(ns *cluster.Namespace, pod *policy.Pod, snap *cluster.Sn
 		allSources = append(allSources, d.traits[t]...)
 	}
 	if hasRequirement && named == "" {
-		if len(usable) == 0 {
-			details := []string{"no class in data.config.classes provides it"}
-			if len(candidates) > 0 {
-				details = details[:0]
-				for _, c := range candidates {
-					details = append(details, d.unavailableDetail(c))
-				}
+		details := []string{"no class in data.config.classes provides it"}
+		if len(candidates) > 0 {
+			details = details[:0]
+			for _, c := range candidates {
+				details = append(details, d.unavailableDetail(c))
 			}
+		}
+		switch {
+		case len(usable) == 0 && d.constraint() == "":
 			out.Deny = append(out.Deny, fmt.Sprintf("pod rejected: %s, which needs %s, but no runtime class that provides it is available (%s); install the runtime on a node and make it advertise the handler, or create the RuntimeClass",
 				strings.Join(allSources, " and "), reqText, strings.Join(details, "; ")))
-		} else {
+		case len(usable) == 0:
+			// The Pod's own placement leaves no node that runs a class providing what it needs;
+			// classes missing from the cluster are left out when some exist.
+			var existing []string
+			for _, c := range candidates {
+				if d.snap.Classes[c] != nil {
+					existing = append(existing, d.unavailableDetail(c))
+				}
+			}
+			if len(existing) > 0 {
+				details = existing
+			}
+			out.Deny = append(out.Deny, fmt.Sprintf("pod rejected: %s, which needs %s, but %s (%s); %s, or run one of those handlers there",
+				strings.Join(allSources, " and "), reqText, d.placementProblem(), strings.Join(details, "; "), d.reach.Fix))
+		default:
 			out.Deny = append(out.Deny, fmt.Sprintf("pod rejected: %s, which needs %s; spec.runtimeClassName is not set; set it to %q (runtimeguard's mutating webhook does this when it is registered)",
 				strings.Join(allSources, " and "), reqText, out.Class))
 		}
@@ -225,7 +245,7 @@ func (p *Policy) Decide(ns *cluster.Namespace, pod *policy.Pod, snap *cluster.Sn
 		}
 		for i, c := range candidates {
 			if i < min(choice+1, len(candidates)) && !d.usable(c) {
-				out.Reasons = append(out.Reasons, "skipped "+d.unavailableDetail(c))
+				out.Reasons = append(out.Reasons, "skipped "+d.unavailableWhy(c, d.reachOf(c).Reason))
 			}
 		}
 	} else {
@@ -330,20 +350,57 @@ func (d *decider) conflicts(class string) bool {
 	return false
 }
 
-func (d *decider) usable(class string) bool {
-	rc := d.snap.Classes[class]
-	return rc != nil && rc.Availability.Available && !d.conflicts(class)
+// reachOf is whether class can run the Pod on a node it can land on: the Pod's reach when
+// View.Reach computed one for the class, otherwise the cluster-wide availability.
+func (d *decider) reachOf(class string) cluster.Reach {
+	if d.reach != nil {
+		if r, ok := d.reach.Classes[class]; ok {
+			return r
+		}
+	}
+	if rc := d.snap.Classes[class]; rc != nil {
+		return rc.Availability.Reach()
+	}
+	return cluster.Reach{}
 }
 
-func (d *decider) unavailableDetail(class string) string {
-	rc := d.snap.Classes[class]
+// constraint is what the Pod asks of its node, in words ("" when nothing).
+func (d *decider) constraint() string {
+	if d.reach == nil {
+		return ""
+	}
+	return d.reach.Constraint
+}
+
+func (d *decider) usable(class string) bool {
+	return d.reachOf(class).Available && !d.conflicts(class)
+}
+
+// placementProblem says what the Pod's placement leaves, for a denial.
+func (d *decider) placementProblem() string {
 	switch {
-	case rc == nil:
+	case d.pod.Spec.NodeName == "":
+		return d.reach.Nodes + ", none of which runs a class that provides it"
+	case d.reach.Count > 0:
+		return fmt.Sprintf("the pod is bound to node %q (spec.nodeName), which runs no class that provides it", d.pod.Spec.NodeName)
+	}
+	return d.reach.Nodes
+}
+
+// unavailableDetail says why class cannot serve the Pod after its placement was said;
+// unavailableWhy with the reach's Reason says it whole.
+func (d *decider) unavailableDetail(class string) string {
+	return d.unavailableWhy(class, d.reachOf(class).Detail)
+}
+
+func (d *decider) unavailableWhy(class, why string) string {
+	switch {
+	case d.snap.Classes[class] == nil:
 		return class + ": RuntimeClass not found"
 	case d.conflicts(class):
 		return class + ": its scheduling.nodeSelector conflicts with the pod's nodeSelector"
 	default:
-		return class + ": " + rc.Availability.Reason
+		return class + ": " + why
 	}
 }
 
