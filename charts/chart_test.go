@@ -23,6 +23,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/yaml"
 )
 
@@ -45,6 +46,8 @@ var ciFiles = map[string]string{
 	"runtimeclasses-values.yaml":               "RuntimeClasses created",
 	"networkpolicy-servicemonitor-values.yaml": "NetworkPolicy and ServiceMonitor on",
 	"warn-ignore-values.yaml":                  "warn mode with failurePolicy Ignore",
+	"platform-values.yaml":                     "host network, custom ports, extraArgs/extraEnv, OpenShift security contexts, one replica",
+	"monitoring-values.yaml":                   "ServiceMonitor, PrometheusRule and Grafana dashboard on",
 }
 
 var (
@@ -225,7 +228,8 @@ func parse(t *testing.T, ns, out string) *rendered {
 			decode(t, doc, &r.mutating)
 		case "admissionregistration.k8s.io/v1 ValidatingWebhookConfiguration":
 			decode(t, doc, &r.validating)
-		case "cert-manager.io/v1 Issuer", "cert-manager.io/v1 Certificate", "monitoring.coreos.com/v1 ServiceMonitor":
+		case "cert-manager.io/v1 Issuer", "cert-manager.io/v1 Certificate", "monitoring.coreos.com/v1 ServiceMonitor",
+			"monitoring.coreos.com/v1 PrometheusRule":
 			decode(t, doc, &r.custom)
 		default:
 			t.Fatalf("unexpected rendered object %s %s/%s", head.APIVersion, head.Kind, head.Metadata.Name)
@@ -443,12 +447,17 @@ func checkInvariants(t *testing.T, r *rendered) {
 	c := r.container(t)
 	svc := one(t, "Service", r.services)
 
-	// Binary flag contract.
-	for _, want := range []string{"--port=9443", "--cert-dir=/certs", "--metrics-bind-address=:8080",
-		"--health-probe-bind-address=:8081", "--namespace=$(POD_NAMESPACE)"} {
+	// Binary flag contract: the listening ports are the container's named ports.
+	ports := containerPorts(c)
+	for _, want := range []string{fmt.Sprintf("--port=%d", ports["webhook"]), "--cert-dir=/certs",
+		fmt.Sprintf("--metrics-bind-address=:%d", ports["metrics"]),
+		fmt.Sprintf("--health-probe-bind-address=:%d", ports["health"]), "--namespace=$(POD_NAMESPACE)"} {
 		if !slices.Contains(c.Args, want) {
 			t.Errorf("container args %v lack %s", c.Args, want)
 		}
+	}
+	if len(ports) != 3 || ports["webhook"] == 0 || ports["metrics"] == 0 || ports["health"] == 0 {
+		t.Errorf("container ports = %v, want webhook, metrics and health", ports)
 	}
 	if len(c.Args) == 0 || c.Args[0] != "serve" {
 		t.Errorf("first container arg should be serve, got %v", c.Args)
@@ -500,7 +509,8 @@ func checkInvariants(t *testing.T, r *rendered) {
 		}
 	}
 
-	// Restricted security context.
+	// Restricted security context. The UID and GID may be left to the platform (OpenShift's
+	// SCC assigns them); the defaults test checks 65532.
 	pod := d.Spec.Template.Spec
 	psc := pod.SecurityContext
 	if psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot || psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
@@ -511,8 +521,8 @@ func checkInvariants(t *testing.T, r *rendered) {
 	case sc == nil:
 		t.Errorf("container has no securityContext")
 	case sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot,
-		sc.RunAsUser == nil || *sc.RunAsUser != 65532,
-		sc.RunAsGroup == nil || *sc.RunAsGroup != 65532,
+		sc.RunAsUser != nil && *sc.RunAsUser == 0,
+		sc.Privileged != nil && *sc.Privileged,
 		sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem,
 		sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation,
 		sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || len(sc.Capabilities.Add) > 0,
@@ -522,8 +532,22 @@ func checkInvariants(t *testing.T, r *rendered) {
 	if pod.AutomountServiceAccountToken == nil || !*pod.AutomountServiceAccountToken {
 		t.Errorf("the pod needs its service account token (automountServiceAccountToken true)")
 	}
-	if pod.HostNetwork || pod.HostPID || pod.HostIPC {
-		t.Errorf("pod must not use host namespaces")
+	if pod.HostPID || pod.HostIPC {
+		t.Errorf("pod must not use the host's PID or IPC namespace")
+	}
+	if pod.HostNetwork != (pod.DNSPolicy == corev1.DNSClusterFirstWithHostNet) {
+		t.Errorf("hostNetwork %v with dnsPolicy %q: a host-network Pod needs ClusterFirstWithHostNet, and only it", pod.HostNetwork, pod.DNSPolicy)
+	}
+	// The Service reaches the container ports by name.
+	for _, p := range svc.Spec.Ports {
+		if p.TargetPort.Type != intstr.String || ports[p.TargetPort.StrVal] == 0 {
+			t.Errorf("Service port %s targets %s, which is not a named container port (%v)", p.Name, p.TargetPort.String(), ports)
+		}
+	}
+	// A PodDisruptionBudget only with more than one replica (minAvailable of a single replica
+	// blocks node drains).
+	if d.Spec.Replicas != nil && *d.Spec.Replicas < 2 && len(r.pdbs) != 0 {
+		t.Errorf("a PodDisruptionBudget with %d replica(s) blocks every drain", *d.Spec.Replicas)
 	}
 
 	// RBAC hygiene.
@@ -1294,6 +1318,38 @@ func TestInvalidValuesAreRejected(t *testing.T) {
 			[]string{"/selfSignedCerts/caValidity", "does not match pattern"}},
 		{"an existing ServiceAccount without a name is rejected",
 			[]string{"--set", "serviceAccount.create=false"}, []string{"serviceAccount.create=false requires serviceAccount.name"}},
+		{"a string UID in the container securityContext is rejected by the schema",
+			[]string{"--set", "securityContext.runAsUser=nobody"}, []string{"/securityContext/runAsUser", "want integer"}},
+		{"a typo'd podSecurityContext key is rejected by the schema",
+			[]string{"--set", "podSecurityContext.runAsUsr=1000"}, []string{"/podSecurityContext", "'runAsUsr' not allowed"}},
+		{"a hostNetwork that is not a boolean is rejected by the schema",
+			[]string{"--set-string", "hostNetwork=yes"}, []string{"/hostNetwork", "want boolean"}},
+		{"a port above 65535 is rejected by the schema",
+			[]string{"--set", "ports.webhook=70000"}, []string{"/ports/webhook", "maximum"}},
+		{"two equal ports are rejected",
+			[]string{"--set", "ports.metrics=8081"}, []string{"ports.webhook (9443), ports.metrics (8081) and ports.health (8081) must differ"}},
+		{"an extraArgs entry that is not a --flag is rejected by the schema",
+			[]string{"--set", "extraArgs={max-staleness=5m}"}, []string{"/extraArgs/0", "does not match pattern"}},
+		{"extraArgs that set a port the chart derives are rejected",
+			[]string{"--set", "extraArgs={--port=8443}"}, []string{"extraArgs must not set --port", "ports.webhook"}},
+		{"an extraEnv entry without a name is rejected by the schema",
+			[]string{"--set", "extraEnv[0].value=x"}, []string{"/extraEnv/0", "missing property 'name'"}},
+		{"extraEnv cannot replace POD_NAMESPACE",
+			[]string{"--set", "extraEnv[0].name=POD_NAMESPACE", "--set", "extraEnv[0].value=other"}, []string{"extraEnv must not set POD_NAMESPACE"}},
+		{"a goMemLimit percentage above 100 is rejected by the schema",
+			[]string{"--set", "goMemLimit.limitPercent=150"}, []string{"/goMemLimit/limitPercent", "maximum"}},
+		{"a goMemLimit value in Kubernetes syntax is rejected (Go wants MiB)",
+			[]string{"--set", "goMemLimit.value=200Mi"}, []string{"/goMemLimit/value", "does not match pattern"}},
+		{"GOMEMLIMIT without a memory limit to derive it from is rejected",
+			[]string{"--set", "resources.limits.memory=null"}, []string{"goMemLimit.enabled derives GOMEMLIMIT from resources.limits.memory, which is not set"}},
+		{"a memory limit GOMEMLIMIT cannot be derived from is rejected",
+			[]string{"--set-string", "resources.limits.memory=1e9"}, []string{"cannot derive GOMEMLIMIT from resources.limits.memory=1e9"}},
+		{"a PrometheusRule switch that is not a boolean is rejected by the schema",
+			[]string{"--set-string", "prometheusRule.enabled=true"}, []string{"/prometheusRule/enabled", "want boolean"}},
+		{"a PrometheusRule duration that Prometheus cannot parse is rejected by the schema",
+			[]string{"--set", "prometheusRule.policyStaleFor=10 minutes"}, []string{"/prometheusRule/policyStaleFor", "does not match pattern"}},
+		{"a dashboard label that is not a string is rejected by the schema",
+			[]string{"--set", "grafanaDashboard.labels.grafana_dashboard=1"}, []string{"/grafanaDashboard/labels/grafana_dashboard", "want string"}},
 		{"Kubernetes older than 1.30 is rejected by the chart's kubeVersion",
 			[]string{"--kube-version", "1.29.9"}, []string{"kubeVersion: >=1.30.0-0", "incompatible"}},
 	}
@@ -1556,4 +1612,13 @@ func mountsVolumeAt(r *rendered, path string, match func(corev1.Volume) bool) bo
 		}
 	}
 	return false
+}
+
+// containerPorts maps the container's port names to their numbers.
+func containerPorts(c *corev1.Container) map[string]int32 {
+	out := map[string]int32{}
+	for _, p := range c.Ports {
+		out[p.Name] = p.ContainerPort
+	}
+	return out
 }

@@ -19,7 +19,8 @@ import (
 // Every values file of charts/runtimeguard/ci (and the defaults) renders to manifests that the
 // real kube-apiserver accepts: each object is sent with server-side apply and dryRun=All, so
 // the API server runs defaulting, validation (built-in types, the cert-manager CRDs' schemas,
-// the ServiceMonitor stand-in) and admission without storing anything.
+// the ServiceMonitor and PrometheusRule stand-ins in e2e/testdata/crds) and admission without
+// storing anything.
 //
 // The manifests are rendered with fullnameOverride=runtimeguard-dryrun so that every object is
 // new to the API server, as in a first `helm install`: under the default names the suite's own
@@ -55,6 +56,10 @@ func TestChartManifestsAreAcceptedByTheAPIServer(t *testing.T) {
 		"runtimeclasses-values.yaml":               {merge(certManagerOwnCA, map[string]int{"RuntimeClass": 2}), nil},
 		"selfsigned-values.yaml":                   {merge(always, map[string]int{"Secret": 1, "Role": 1, "RoleBinding": 1, "ClusterRole": 2, "ClusterRoleBinding": 2}), cmKinds},
 		"warn-ignore-values.yaml":                  {certManagerOwnCA, nil},
+		// replicaCount 1: no PodDisruptionBudget.
+		"platform-values.yaml": {merge(without(always, "PodDisruptionBudget"), map[string]int{"Issuer": 2, "Certificate": 2}),
+			[]string{"PodDisruptionBudget"}},
+		"monitoring-values.yaml": {merge(certManagerOwnCA, map[string]int{"ServiceMonitor": 1, "PrometheusRule": 1, "ConfigMap": 1}), nil},
 	}
 	cases := []string{"(chart defaults)"}
 	for _, f := range files {
@@ -103,22 +108,32 @@ func TestChartManifestsAreAcceptedByTheAPIServer(t *testing.T) {
 		})
 	}
 
-	// The check is not vacuous: the same dry run rejects a broken built-in object and a
-	// Certificate that violates the cert-manager CRD's schema.
+	// The check is not vacuous: the same dry run rejects a broken built-in object, a
+	// Certificate that violates the cert-manager CRD's schema and a PrometheusRule with a
+	// duration Prometheus cannot parse.
 	t.Run("broken manifests are rejected", func(t *testing.T) {
-		r, err := harness.RenderChart(ctx, "--set", "fullnameOverride=runtimeguard-dryrun")
+		r, err := harness.RenderChart(ctx, "--set", "fullnameOverride=runtimeguard-dryrun", "--set", "prometheusRule.enabled=true")
 		if err != nil {
 			t.Fatal(err)
 		}
-		objs, err := r.Objects("Deployment", "Certificate")
+		objs, err := r.Objects("Deployment", "Certificate", "PrometheusRule")
 		if err != nil {
 			t.Fatal(err)
+		}
+		if len(objs) < 4 {
+			t.Fatalf("rendered %d Deployment/Certificate/PrometheusRule objects, want 4", len(objs))
 		}
 		for _, u := range objs {
 			u = u.DeepCopy()
-			if u.GetKind() == "Deployment" {
+			switch u.GetKind() {
+			case "Deployment":
 				_ = unstructured.SetNestedField(u.Object, int64(-1), "spec", "replicas")
-			} else {
+			case "PrometheusRule":
+				groups, _, _ := unstructured.NestedSlice(u.Object, "spec", "groups")
+				rules := groups[0].(map[string]any)["rules"].([]any)
+				rules[0].(map[string]any)["for"] = "15 minutes"
+				_ = unstructured.SetNestedSlice(u.Object, groups, "spec", "groups")
+			default:
 				_ = unstructured.SetNestedField(u.Object, "yes", "spec", "isCA")
 			}
 			err := s.client.Patch(ctx, u, client.Apply, client.DryRunAll, client.FieldOwner("helm"), client.ForceOwnership)
@@ -137,6 +152,12 @@ func merge(a, b map[string]int) map[string]int {
 	for k, v := range b {
 		out[k] = v
 	}
+	return out
+}
+
+func without(a map[string]int, kind string) map[string]int {
+	out := merge(a, nil)
+	delete(out, kind)
 	return out
 }
 

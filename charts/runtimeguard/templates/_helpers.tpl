@@ -192,6 +192,21 @@ render runs it.
 {{- fail (printf "selfSignedCerts.certValidity (%s) must not exceed selfSignedCerts.caValidity (%s)" .Values.selfSignedCerts.certValidity .Values.selfSignedCerts.caValidity) }}
 {{- end }}
 {{- end }}
+{{- range .Values.extraArgs }}
+{{- $flag := regexReplaceAll "=.*$" . "" }}
+{{- if has $flag (list "--port" "--metrics-bind-address" "--health-probe-bind-address" "--cert-dir" "--namespace") }}
+{{- fail (printf "extraArgs must not set %s: the chart derives it (set ports.webhook, ports.metrics or ports.health instead)" $flag) }}
+{{- end }}
+{{- end }}
+{{- range .Values.extraEnv }}
+{{- if eq .name "POD_NAMESPACE" }}
+{{- fail "extraEnv must not set POD_NAMESPACE: the chart sets it from the downward API and passes it as --namespace" }}
+{{- end }}
+{{- end }}
+{{- $ports := list (int .Values.ports.webhook) (int .Values.ports.metrics) (int .Values.ports.health) }}
+{{- if ne (len ($ports | uniq)) 3 }}
+{{- fail (printf "ports.webhook (%d), ports.metrics (%d) and ports.health (%d) must differ" (int .Values.ports.webhook) (int .Values.ports.metrics) (int .Values.ports.health)) }}
+{{- end }}
 {{- if le (int .Values.terminationGracePeriodSeconds) (add .Values.preStopSleepSeconds .Values.webhook.timeoutSeconds | int) }}
 {{- fail (printf "terminationGracePeriodSeconds (%d) must exceed preStopSleepSeconds + webhook.timeoutSeconds (%d) so in-flight admission requests can drain after SIGTERM" (int .Values.terminationGracePeriodSeconds) (add .Values.preStopSleepSeconds .Values.webhook.timeoutSeconds | int)) }}
 {{- end }}
@@ -261,5 +276,54 @@ matchConditions:
 {{- $a = merge $a .Values.webhook.annotations }}
 {{- if $a }}
 {{- toYaml $a }}
+{{- end }}
+{{- end }}
+
+{{/*
+GOMEMLIMIT for the container, or "" when none is set: goMemLimit.value as written, else
+goMemLimit.limitPercent of resources.limits.memory rounded down to whole MiB (256Mi at 90% ->
+230MiB). A GOMEMLIMIT in extraEnv wins (none is derived then). Fails when it cannot be
+derived, so a removed memory limit does not silently drop the soft limit.
+*/}}
+{{- define "runtimeguard.goMemLimit" -}}
+{{- $g := .Values.goMemLimit }}
+{{- $userSet := false }}
+{{- range .Values.extraEnv }}{{ if eq .name "GOMEMLIMIT" }}{{ $userSet = true }}{{ end }}{{ end }}
+{{- if and $g.enabled (not $userSet) }}
+{{- if $g.value }}
+{{- $g.value }}
+{{- else }}
+{{- $limit := (.Values.resources.limits | default dict).memory }}
+{{- if not $limit }}
+{{- fail "goMemLimit.enabled derives GOMEMLIMIT from resources.limits.memory, which is not set: set a memory limit, goMemLimit.value, or goMemLimit.enabled=false" }}
+{{- end }}
+{{- $bytes := include "runtimeguard.quantityBytes" $limit }}
+{{- if not $bytes }}
+{{- fail (printf "cannot derive GOMEMLIMIT from resources.limits.memory=%v (supported: <n>, <n>k/M/G/T, <n>Ki/Mi/Gi/Ti): set goMemLimit.value" $limit) }}
+{{- end }}
+{{- $mib := div (mulf (float64 $bytes) (float64 $g.limitPercent) | int64) (mul 100 1048576) }}
+{{- if lt $mib 1 }}
+{{- fail (printf "resources.limits.memory=%v is too small to derive GOMEMLIMIT from: set goMemLimit.value" $limit) }}
+{{- end }}
+{{- printf "%dMiB" $mib }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Bytes of a Kubernetes memory quantity (a string such as 128Mi, 1.5Gi, 500M, or a plain number),
+as a decimal integer string; "" for forms it does not handle (exponents, milli).
+*/}}
+{{- define "runtimeguard.quantityBytes" -}}
+{{- $units := dict "" 1.0 "k" 1e3 "M" 1e6 "G" 1e9 "T" 1e12 "P" 1e15 "Ki" 1024.0 "Mi" 1048576.0 "Gi" 1073741824.0 "Ti" 1099511627776.0 "Pi" 1125899906842624.0 }}
+{{- if or (kindIs "float64" .) (kindIs "int64" .) (kindIs "int" .) }}
+{{- printf "%.0f" (float64 .) }}
+{{- else }}
+{{- $q := toString . }}
+{{- if regexMatch "^[0-9]+(\\.[0-9]+)?(k|M|G|T|P|Ki|Mi|Gi|Ti|Pi)?$" $q }}
+{{- $num := regexFind "^[0-9]+(\\.[0-9]+)?" $q }}
+{{- $unit := trimPrefix $num $q }}
+{{- printf "%.0f" (mulf (float64 $num) (get $units $unit)) }}
+{{- end }}
 {{- end }}
 {{- end }}
