@@ -87,7 +87,7 @@ spec:
 		},
 		{
 			name: "placement: the nodes the pod's selector leaves, then each class on them",
-			args: []string{"explain", "--cluster", fixtureCluster, "--pod", "tenant-a/batch-general", "../../policies/examples/pods/placement.yaml"},
+			args: []string{"explain", "--cluster", fixtureCluster, "--pod", "tenant-a/batch-general", "../../policies/examples/pods/placement/pods.yaml"},
 			code: 0,
 			want: []string{
 				"Placement: nodeSelector pool=general matches 1 Ready node; each class below is judged on those nodes\n",
