@@ -14,7 +14,6 @@ import (
 	"k8s.io/client-go/discovery"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -92,7 +91,7 @@ func Run(ctx context.Context, o Options) error {
 		if err := cluster.WatchClaims(ctx, mgr.GetCache(), mgr.GetAPIReader(), view); err != nil {
 			return err
 		}
-	} else if view, err = o.LoadView(); err != nil {
+	} else if view, err = o.LoadView(nil); err != nil {
 		return fmt.Errorf("loading --cluster files: %w", err)
 	}
 
@@ -188,12 +187,13 @@ func closeWhileDraining(draining *atomic.Bool, next http.Handler) http.Handler {
 
 // restConfig returns the API server config. Fixture mode has no API server; the manager
 // still wants a config, and nothing ever dials it because no informer is requested.
-func restConfig(kubeconfig string, live bool) (*rest.Config, error) {
+func restConfig(k cluster.Kubeconfig, live bool) (*rest.Config, error) {
 	if !live {
 		return &rest.Config{Host: "https://127.0.0.1:1"}, nil
 	}
-	if kubeconfig != "" {
-		return clientcmd.BuildConfigFromFlags("", kubeconfig)
+	cfg, err := k.RESTConfig()
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig: %w", err)
 	}
-	return ctrl.GetConfig()
+	return cfg, nil
 }

@@ -74,3 +74,26 @@ func YAMLDocs[T any](w io.Writer, values []T) error {
 	}
 	return nil
 }
+
+// Print writes v as an indented JSON object or a YAML document, or calls table.
+func Print(w io.Writer, f Format, v any, table func() error) error {
+	switch f {
+	case FormatJSON:
+		return JSON(w, v)
+	case FormatYAML:
+		return YAMLDoc(w, v)
+	}
+	return table()
+}
+
+// PrintEach is Print for a list of values: JSON lines (one object per line, for jq and line
+// tools) or a stream of YAML documents.
+func PrintEach[T any](w io.Writer, f Format, values []T, table func() error) error {
+	switch f {
+	case FormatJSON:
+		return JSONLines(w, values)
+	case FormatYAML:
+		return YAMLDocs(w, values)
+	}
+	return table()
+}
