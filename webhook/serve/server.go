@@ -24,6 +24,7 @@ import (
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/runtimeguard/runtimeguard/certs"
+	"github.com/runtimeguard/runtimeguard/version"
 	"github.com/runtimeguard/runtimeguard/webhook"
 	"github.com/runtimeguard/runtimeguard/webhook/cluster"
 )
@@ -34,6 +35,8 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	log := ctrl.Log.WithName("serve")
+	build := version.Get()
+	log.Info("runtimeguard starting", "version", build.Version, "commit", build.Commit, "go", build.GoVersion, "opa", build.OPAVersion)
 	set, err := o.LoadPolicies()
 	if err != nil {
 		return fmt.Errorf("loading policies: %w", err)
@@ -99,8 +102,11 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("compiling policies: %w", err)
 	}
-	log.Info("policy compiled", "files", set.Files)
-	metrics.Registry.MustRegister(NewInventoryCollector(view, engine.GPUPolicy))
+	generation, hash := engine.Generation()
+	log.Info("policy compiled", "files", set.Files, "generation", generation, "hash", hash)
+	metrics.Registry.MustRegister(NewInventoryCollector(view, engine.GPUPolicy), newBuildInfo(build))
+	policyMetrics := newReloadMetrics(metrics.Registry)
+	policyMetrics.observePolicy(engine)
 	stopping := &atomic.Bool{} // set when the drain starts
 	server := mgr.GetWebhookServer()
 	server.Register(webhook.MutatePath, closeWhileDraining(stopping, webhook.NewHandler(pipeline.Mutate)))
@@ -142,7 +148,7 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	if len(o.PolicyDirs) > 0 {
-		if err := mgr.Add(&policyWatcher{dirs: o.PolicyDirs, engine: engine, log: log.WithName("policy"), metrics: newReloadMetrics(metrics.Registry)}); err != nil {
+		if err := mgr.Add(&policyWatcher{dirs: o.PolicyDirs, engine: engine, log: log.WithName("policy"), metrics: policyMetrics}); err != nil {
 			return err
 		}
 	}
