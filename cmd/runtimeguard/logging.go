@@ -42,7 +42,7 @@ func (l *logFlags) add(fs *pflag.FlagSet) {
 	})
 	fs.AddGoFlagSet(gofs)
 	fs.Var(levelAlias{&l.opts}, "log-level", "log level: debug, info, warn or error")
-	_ = fs.MarkDeprecated("log-level", "use --zap-log-level (the chart's logLevel value sets it)")
+	_ = fs.MarkDeprecated("log-level", "use --zap-log-level")
 }
 
 // setup makes the configured logger controller-runtime's and klog's, and returns it.

@@ -19,8 +19,8 @@ func newRootCommand() *cobra.Command {
 		Version:       "set below",
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		// Commands that never set up logging (all but serve) still route klog and
-		// controller-runtime's logger somewhere visible: stderr, readable by people.
+		// The commands other than serve (which has its own hook and --zap-* flags) route klog
+		// and controller-runtime's logger to stderr, readable by people.
 		PersistentPreRun: func(cmd *cobra.Command, _ []string) { setupCLILogging(cmd.ErrOrStderr()) },
 	}
 	root.SetVersionTemplate(versionLine())

@@ -14,8 +14,10 @@ func newServeCommand() *cobra.Command {
 		Use:   "serve",
 		Short: "Run the admission webhook",
 		Args:  cobra.NoArgs,
+		// Replaces the root's hook: controller-runtime takes the first logger it is given, so
+		// serve's must be the only one set.
+		PersistentPreRun: func(cmd *cobra.Command, _ []string) { logs.setup(cmd.ErrOrStderr()) },
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			logs.setup(cmd.ErrOrStderr())
 			return serve.Run(ctrl.SetupSignalHandler(), opts)
 		},
 	}
