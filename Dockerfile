@@ -12,7 +12,14 @@ COPY cmd/ cmd/
 COPY webhook/ webhook/
 COPY policies/ policies/
 COPY certs/ certs/
-RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o /out/runtimeguard ./cmd/runtimeguard
+COPY version/ version/
+# docker build --build-arg VERSION=$(git describe --tags) --build-arg COMMIT=$(git rev-parse HEAD)
+# (the .git directory is not in the build context, so the binary cannot find them itself).
+ARG VERSION=dev
+ARG COMMIT=""
+RUN CGO_ENABLED=0 go build -trimpath \
+      -ldflags "-s -w -X github.com/runtimeguard/runtimeguard/version.version=${VERSION} -X github.com/runtimeguard/runtimeguard/version.commit=${COMMIT}" \
+      -o /out/runtimeguard ./cmd/runtimeguard
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/runtimeguard /runtimeguard

@@ -22,9 +22,15 @@ LEAK_TEST := TestBadInputDoesNotLeak
 help: ## Show the targets.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+# What `runtimeguard version`, the start-up log line and runtimeguard_build_info report.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
+VERSION_PKG := github.com/runtimeguard/runtimeguard/version
+LDFLAGS := -s -w -X $(VERSION_PKG).version=$(VERSION) -X $(VERSION_PKG).commit=$(COMMIT)
+
 .PHONY: build
-build: ## Build bin/runtimeguard (static, like the image).
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(BIN)/runtimeguard ./cmd/runtimeguard
+build: ## Build bin/runtimeguard (static, like the image), stamped with VERSION and COMMIT.
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/runtimeguard ./cmd/runtimeguard
 
 .PHONY: tools
 tools: ## Build the pinned control plane, opa, helm and cert-manager into bin/ (cold: ~25 min on 2 cores).

@@ -11,6 +11,7 @@ import (
 
 	"github.com/runtimeguard/runtimeguard/policies"
 	"github.com/runtimeguard/runtimeguard/webhook/cluster"
+	"github.com/runtimeguard/runtimeguard/webhook/manifest"
 	"github.com/runtimeguard/runtimeguard/webhook/policy"
 )
 
@@ -27,7 +28,9 @@ type Options struct {
 	// Enforcement is enforce or warn (--enforcement, enforce); a namespace label
 	// runtimeguard.io/enforcement=warn overrides it.
 	Enforcement string
-	// Namespace is the namespace runtimeguard runs in, which is exempt (--namespace, $POD_NAMESPACE).
+	// Namespace is the namespace the webhook itself runs in, which is exempt
+	// (--webhook-namespace, $POD_NAMESPACE; --namespace is its deprecated alias, a name that
+	// read like kubectl's "the namespace to act on").
 	Namespace string
 	// RequireAdvertisedHandlers counts classes whose availability cannot be known as
 	// unavailable (--require-advertised-handlers, false).
@@ -63,7 +66,9 @@ func (o *Options) AddClusterFlags(fs *pflag.FlagSet) {
 // AddDecisionFlags registers the flags that say how Pods are decided.
 func (o *Options) AddDecisionFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Enforcement, "enforcement", o.Enforcement, "enforce: deny pods the policy rejects; warn: admit them with warnings (per namespace: label runtimeguard.io/enforcement=warn)")
-	fs.StringVar(&o.Namespace, "namespace", o.Namespace, "namespace runtimeguard runs in; exempt from review (default $POD_NAMESPACE)")
+	fs.StringVar(&o.Namespace, "webhook-namespace", o.Namespace, "namespace the webhook itself runs in, exempt from review (default $POD_NAMESPACE)")
+	fs.StringVar(&o.Namespace, "namespace", o.Namespace, "deprecated alias of --webhook-namespace")
+	_ = fs.MarkDeprecated("namespace", "use --webhook-namespace (the namespace the webhook runs in, not the Pods')")
 	fs.DurationVar(&o.EvalTimeout, "eval-timeout", o.EvalTimeout, "deadline of one policy evaluation; keep it well under the webhook timeoutSeconds")
 }
 
@@ -94,9 +99,9 @@ func (o *Options) LoadPolicies() (*policy.Set, error) {
 	return policy.LoadDirs(o.PolicyDirs...)
 }
 
-// LoadView loads the --cluster files into a synced view.
-func (o *Options) LoadView() (*cluster.View, error) {
-	return cluster.LoadFiles(o.ViewOptions(), o.ClusterFiles...)
+// LoadView loads the --cluster files into a synced view; "-" reads files.In.
+func (o *Options) LoadView(files *manifest.Files) (*cluster.View, error) {
+	return cluster.LoadFrom(o.ViewOptions(), files, o.ClusterFiles...)
 }
 
 // NewPipeline compiles set and returns a Pipeline over view with these options.

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -11,9 +12,16 @@ import (
 // main would use.
 func run(t *testing.T, args ...string) (stdout, stderr string, code int, err error) {
 	t.Helper()
+	return runIn(t, "", args...)
+}
+
+// runIn is run with stdin as the command's standard input.
+func runIn(t *testing.T, stdin string, args ...string) (stdout, stderr string, code int, err error) {
+	t.Helper()
 	var out, errOut bytes.Buffer
 	cmd := newRootCommand()
 	cmd.SetArgs(args)
+	cmd.SetIn(strings.NewReader(stdin))
 	cmd.SetOut(&out)
 	cmd.SetErr(&errOut)
 	err = cmd.ExecuteContext(t.Context())
@@ -53,4 +61,12 @@ func wantInOrder(t *testing.T, all string, want []string) {
 		}
 		rest = rest[i+len(w):]
 	}
+}
+
+// noKubeconfig points $KUBECONFIG at a file that does not exist, so that the developer's own
+// ~/.kube/config (or a pod's service account) cannot leak into a test.
+func noKubeconfig(t *testing.T) {
+	t.Helper()
+	t.Setenv("KUBECONFIG", filepath.Join(t.TempDir(), "no-kubeconfig"))
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
 }

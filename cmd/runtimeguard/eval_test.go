@@ -168,8 +168,8 @@ func TestEvalJSON(t *testing.T) {
 			},
 		},
 		{
-			name:     "--namespace exempts runtimeguard's own namespace",
-			args:     []string{"eval", "-o", "json", "--namespace", "payments", "--cluster", exampleCluster, "testdata/list.json"},
+			name:     "--webhook-namespace exempts the webhook's own namespace",
+			args:     []string{"eval", "-o", "json", "--webhook-namespace", "payments", "--cluster", exampleCluster, "testdata/list.json"},
 			wantCode: 0,
 			want: []want{
 				{namespace: "payments", name: "ledger", allowed: true, patch: "[]", source: "testdata/list.json#1 item 1"},
@@ -293,9 +293,19 @@ func TestEvalBadInput(t *testing.T) {
 			want: []string{"testdata/broken.yaml#1: not valid YAML or JSON"},
 		},
 		{
-			name: "an -o value that is neither text nor json",
-			args: []string{"eval", "-o", "yaml", "--cluster", exampleCluster, examplePods},
-			want: []string{`-o "yaml": want text or json`},
+			name: "an -o value that is not table, json or yaml",
+			args: []string{"eval", "-o", "xml", "--cluster", exampleCluster, examplePods},
+			want: []string{`invalid argument "xml" for "-o, --output" flag: want table, json or yaml`},
+		},
+		{
+			name: "neither --cluster nor --empty-cluster: no silent empty cluster",
+			args: []string{"eval", examplePods},
+			want: []string{"give --cluster FILE...", "or --empty-cluster to decide against a cluster without any"},
+		},
+		{
+			name: "both --cluster and --empty-cluster",
+			args: []string{"eval", "--empty-cluster", "--cluster", exampleCluster, examplePods},
+			want: []string{"give --cluster FILE... or --empty-cluster, not both"},
 		},
 		{
 			name: "an --enforcement value that is neither enforce nor warn",
@@ -325,7 +335,7 @@ func TestEvalBadInput(t *testing.T) {
 		{
 			name: "an unknown flag",
 			args: []string{"eval", "--clusters", exampleCluster, examplePods},
-			want: []string{"unknown flag: --clusters"},
+			want: []string{"unknown flag: --clusters\nDid you mean --cluster?\nSee 'runtimeguard eval --help' for usage."},
 		},
 	}
 	for _, tt := range tests {

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"fmt"
-
 	"github.com/spf13/cobra"
 
 	"github.com/runtimeguard/runtimeguard/cmd/runtimeguard/internal/render"
@@ -13,9 +11,10 @@ import (
 func newExplainCommand() *cobra.Command {
 	opts := webhook.DefaultOptions()
 	var live liveFlags
-	var podName, output string
+	var podName string
+	var output render.Format
 	cmd := &cobra.Command{
-		Use:   "explain (--cluster FILE... | --kubeconfig PATH) [--policies DIR]... [--pod [NAMESPACE/]NAME] [-o text|json] POD_FILE",
+		Use:   "explain [--cluster FILE... | --kubeconfig PATH --context NAME] [--policies DIR]... [--pod [NAMESPACE/]NAME] [-o table|json|yaml] POD_FILE",
 		Short: "Explain the decision for one Pod: its traits, requirements, each class considered and why",
 		Long: `explain shows, for one Pod, the traits the policy found and where each came from (namespace
 label, pod label, extended resource request), what they require, every class in the policy's price
@@ -24,22 +23,26 @@ counts of the cluster view, nodeSelector conflict), and the final decision of th
 validating webhooks (patch, verdict, message, warnings). It is eval's run with tracing on.
 
 The per-class trace is data.runtimeguard.explain (policies/explain.rego); it is added to the policy
-set when the --policies directories do not define it. POD_FILE must hold one Pod, or use --pod to
-pick one. Exit code: 0 allowed, 1 denied, 2 bad input.`,
+set when the --policies directories do not define it. POD_FILE ("-": standard input) must hold
+one Pod, or use --pod to pick one. Without --cluster files, the cluster is read (once, no watch)
+from the API server of the kubeconfig, as kubectl finds it. Exit code: 0 allowed, 1 denied, 2 bad
+input.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if output != "text" && output != "json" {
-				return fmt.Errorf("-o %q: want text or json", output)
-			}
-			pods, err := manifest.ReadPods(args)
+			files := &manifest.Files{In: cmd.InOrStdin()}
+			pods, err := files.ReadPods(args)
 			if err != nil {
 				return err
 			}
-			pod, err := manifest.PickPod(pods, podName, args[0])
+			name := args[0]
+			if name == manifest.Stdin {
+				name = "stdin"
+			}
+			pod, err := manifest.PickPod(pods, podName, name)
 			if err != nil {
 				return err
 			}
-			view, err := live.view(cmd, &opts)
+			view, err := live.view(cmd, &opts, files)
 			if err != nil {
 				return err
 			}
@@ -56,12 +59,8 @@ pick one. Exit code: 0 allowed, 1 denied, 2 bad input.`,
 				return err
 			}
 			e := render.NewExplanation(outcomes[0], view.Snapshot(), engine.Files())
-			if output == "json" {
-				err = render.JSON(cmd.OutOrStdout(), e)
-			} else {
-				err = render.ExplanationText(cmd.OutOrStdout(), &e)
-			}
-			if err != nil {
+			w := cmd.OutOrStdout()
+			if err := render.Print(w, output, e, func() error { return render.ExplanationText(w, &e) }); err != nil {
 				return err
 			}
 			return anyDenied(outcomes)
@@ -70,6 +69,6 @@ pick one. Exit code: 0 allowed, 1 denied, 2 bad input.`,
 	opts.AddFlags(cmd.Flags())
 	live.add(cmd)
 	cmd.Flags().StringVar(&podName, "pod", "", "the Pod to explain when POD_FILE holds several: NAME or NAMESPACE/NAME")
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
+	render.AddFormatFlag(cmd.Flags(), &output, "one object")
 	return cmd
 }

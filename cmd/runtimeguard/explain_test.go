@@ -16,6 +16,7 @@ const (
 
 func TestExplainCommand(t *testing.T) {
 	dir := t.TempDir()
+	noKubeconfig(t)
 	onePod := filepath.Join(dir, "pod.yaml")
 	if err := os.WriteFile(onePod, []byte(`apiVersion: v1
 kind: Pod
@@ -147,28 +148,28 @@ spec:
 			want: []string{"--pod nope: no such Pod in ../../policies/examples/pods/pods.yaml (it holds default/web, tenant-a/tenant-job"},
 		},
 		{
-			name: "neither --cluster nor --kubeconfig",
+			name: "neither --cluster nor a kubeconfig ($KUBECONFIG names no file)",
 			args: []string{"explain", onePod},
 			code: 2,
-			want: []string{"give --cluster FILE... (fixtures) or --kubeconfig PATH (a live cluster)"},
+			want: []string{"no cluster to read: give --cluster FILE... (fixtures), or a kubeconfig (--kubeconfig, $KUBECONFIG or ~/.kube/config)"},
 		},
 		{
 			name: "both --cluster and --kubeconfig",
 			args: []string{"explain", "--cluster", fixtureCluster, "--kubeconfig", "/nonexistent", onePod},
 			code: 2,
-			want: []string{"give --cluster FILE... or --kubeconfig PATH, not both"},
+			want: []string{"give --cluster FILE... (fixtures) or --kubeconfig/--context (a live cluster), not both"},
 		},
 		{
 			name: "an unreadable kubeconfig",
 			args: []string{"explain", "--kubeconfig", filepath.Join(dir, "missing-kubeconfig"), onePod},
 			code: 2,
-			want: []string{"--kubeconfig:"},
+			want: []string{"kubeconfig: ", "missing-kubeconfig"},
 		},
 		{
 			name: "bad -o",
-			args: []string{"explain", "--cluster", fixtureCluster, "-o", "yaml", onePod},
+			args: []string{"explain", "--cluster", fixtureCluster, "-o", "wide", onePod},
 			code: 2,
-			want: []string{`-o "yaml": want text or json`},
+			want: []string{`invalid argument "wide" for "-o, --output" flag: want table, json or yaml`, "See 'runtimeguard explain --help' for usage."},
 		},
 	}
 	for _, tc := range tests {

@@ -1,26 +1,27 @@
 package main
 
 import (
-	"fmt"
-
 	"github.com/spf13/cobra"
 
 	"github.com/runtimeguard/runtimeguard/cmd/runtimeguard/internal/render"
 	"github.com/runtimeguard/runtimeguard/webhook"
+	"github.com/runtimeguard/runtimeguard/webhook/manifest"
 )
 
 func newInventoryCommand() *cobra.Command {
 	opts := webhook.DefaultOptions()
 	var live liveFlags
-	var output string
+	var output render.Format
 	var failOnDrift bool
 	cmd := &cobra.Command{
-		Use:   "inventory (--cluster FILE... | --kubeconfig PATH) [--policies DIR]... [-o table|json] [--fail-on-drift]",
+		Use:   "inventory [--cluster FILE... | --kubeconfig PATH --context NAME] [--policies DIR]... [-o table|json|yaml] [--fail-on-drift]",
 		Short: "List every RuntimeClass with the nodes that can run it, and report drift",
 		Long: `inventory lists every RuntimeClass with its handler, how many nodes advertise it and how
 (status.runtimeHandlers, or labels matching the class's scheduling.nodeSelector on nodes that
 report no handlers), how many of those are Ready and schedulable, how many can take its Pods
 (taints tolerated, nodeSelector matched), and whether runtimeguard counts it as available.
+It reads the --cluster files ("-": standard input), or else the API server of the kubeconfig,
+as kubectl finds it (once, no watch).
 
 Drift findings:
   class-unrunnable       a RuntimeClass no Ready, schedulable node can run
@@ -40,10 +41,7 @@ runtimeguard_drift_findings). Exit code: 0, or 1 with --fail-on-drift when there
 2 on bad input.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if output != "table" && output != "json" {
-				return fmt.Errorf("-o %q: want table or json", output)
-			}
-			view, err := live.view(cmd, &opts)
+			view, err := live.view(cmd, &opts, &manifest.Files{In: cmd.InOrStdin()})
 			if err != nil {
 				return err
 			}
@@ -52,12 +50,8 @@ runtimeguard_drift_findings). Exit code: 0, or 1 with --fail-on-drift when there
 				return err
 			}
 			inv := view.Inventory(set.GPUPolicy())
-			if output == "json" {
-				err = render.JSON(cmd.OutOrStdout(), inv)
-			} else {
-				err = render.Inventory(cmd.OutOrStdout(), inv)
-			}
-			if err != nil {
+			w := cmd.OutOrStdout()
+			if err := render.Print(w, output, inv, func() error { return render.Inventory(w, inv) }); err != nil {
 				return err
 			}
 			if failOnDrift && len(inv.Findings) > 0 {
@@ -69,7 +63,7 @@ runtimeguard_drift_findings). Exit code: 0, or 1 with --fail-on-drift when there
 	fs := cmd.Flags()
 	opts.AddClusterFlags(fs)
 	live.add(cmd)
-	fs.StringVarP(&output, "output", "o", "table", "table or json")
+	render.AddFormatFlag(fs, &output, "one object")
 	fs.BoolVar(&failOnDrift, "fail-on-drift", false, "exit 1 when there is any drift finding")
 	return cmd
 }

@@ -10,6 +10,7 @@ import (
 )
 
 func TestInventoryCommand(t *testing.T) {
+	noKubeconfig(t)
 	tests := []struct {
 		name string
 		args []string
@@ -70,16 +71,16 @@ func TestInventoryCommand(t *testing.T) {
 			want: []string{"4 drift findings:"},
 		},
 		{
-			name: "no cluster source",
+			name: "no cluster source ($KUBECONFIG names no file)",
 			args: []string{"inventory"},
 			code: 2,
-			want: []string{"give --cluster FILE... (fixtures) or --kubeconfig PATH (a live cluster)"},
+			want: []string{"no cluster to read: give --cluster FILE... (fixtures), or a kubeconfig"},
 		},
 		{
 			name: "bad -o",
 			args: []string{"inventory", "--cluster", fixtureCluster, "-o", "wide"},
 			code: 2,
-			want: []string{`-o "wide": want table or json`},
+			want: []string{`invalid argument "wide" for "-o, --output" flag: want table, json or yaml`},
 		},
 		{
 			name: "a bad fixture",

@@ -8,9 +8,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/runtimeguard/runtimeguard/webhook"
@@ -42,36 +40,32 @@ func anyDenied(outcomes []webhook.Outcome) error {
 	return nil
 }
 
-// liveFlags adds --kubeconfig to the commands that can read a live cluster instead of fixtures.
+// liveFlags are the flags of the commands that read a live cluster when no --cluster file is
+// given: the API server is found as kubectl finds it (--kubeconfig, --context, $KUBECONFIG,
+// ~/.kube/config, in-cluster).
 type liveFlags struct {
-	kubeconfig string
+	kubeconfig cluster.Kubeconfig
 }
 
 func (l *liveFlags) add(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&l.kubeconfig, "kubeconfig", "", "read Nodes, RuntimeClasses, Namespaces and resource claims from this cluster (one listing, no watch) instead of --cluster files; an empty value means in-cluster config or $KUBECONFIG")
+	l.kubeconfig.AddFlags(cmd.Flags())
 }
 
-// view returns the cluster view: one listing of the live cluster with --kubeconfig, or the
-// --cluster files. Exactly one of the two must be given.
-func (l *liveFlags) view(cmd *cobra.Command, o *webhook.Options) (*cluster.View, error) {
-	live := cmd.Flags().Changed("kubeconfig")
-	switch {
-	case live && len(o.ClusterFiles) > 0:
-		return nil, errors.New("give --cluster FILE... or --kubeconfig PATH, not both")
-	case !live && len(o.ClusterFiles) == 0:
-		return nil, errors.New("give --cluster FILE... (fixtures) or --kubeconfig PATH (a live cluster)")
-	case !live:
-		return o.LoadView()
+// view returns the view of the --cluster files, or else one listing (no watch) of the live
+// cluster's Nodes, RuntimeClasses, Namespaces and resource claims.
+func (l *liveFlags) view(cmd *cobra.Command, o *webhook.Options, files *manifest.Files) (*cluster.View, error) {
+	if len(o.ClusterFiles) > 0 {
+		if cmd.Flags().Changed("kubeconfig") || cmd.Flags().Changed("context") {
+			return nil, errors.New("give --cluster FILE... (fixtures) or --kubeconfig/--context (a live cluster), not both")
+		}
+		return o.LoadView(files)
 	}
-	var cfg *rest.Config
-	var err error
-	if l.kubeconfig != "" {
-		cfg, err = clientcmd.BuildConfigFromFlags("", l.kubeconfig)
-	} else {
-		cfg, err = ctrl.GetConfig()
+	cfg, err := l.kubeconfig.RESTConfig()
+	if clientcmd.IsEmptyConfig(err) {
+		return nil, errors.New("no cluster to read: give --cluster FILE... (fixtures), or a kubeconfig (--kubeconfig, $KUBECONFIG or ~/.kube/config)")
 	}
 	if err != nil {
-		return nil, fmt.Errorf("--kubeconfig: %w", err)
+		return nil, fmt.Errorf("kubeconfig: %w", err)
 	}
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
@@ -79,7 +73,11 @@ func (l *liveFlags) view(cmd *cobra.Command, o *webhook.Options) (*cluster.View,
 	}
 	c, err := client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
-		return nil, fmt.Errorf("--kubeconfig: %w", err)
+		return nil, fmt.Errorf("API server %s: %w", cfg.Host, err)
 	}
-	return cluster.List(cmd.Context(), c, o.ViewOptions())
+	view, err := cluster.List(cmd.Context(), c, o.ViewOptions())
+	if err != nil {
+		return nil, fmt.Errorf("reading the cluster at %s: %w", cfg.Host, err)
+	}
+	return view, nil
 }

@@ -50,8 +50,8 @@ func (r *Rendered) Deployment() (*appsv1.Deployment, error) {
 //   - --policies=/policies becomes --policies=<PolicyDir>.
 //
 // The leading "serve" is dropped too (StartWebhook passes it). A flag that StartWebhook also
-// sets with a different value (--namespace, --kubeconfig) is an error rather than a silent
-// override.
+// sets with a different value (--webhook-namespace or its deprecated name --namespace,
+// --kubeconfig) is an error rather than a silent override.
 func (r *Rendered) ServeArgs(o ServeArgsOptions) ([]string, error) {
 	if o.Container == "" {
 		o.Container = "webhook"
@@ -95,8 +95,8 @@ func (r *Rendered) ServeArgs(o ServeArgsOptions) ([]string, error) {
 				return nil, fmt.Errorf("the chart passes %s (a ConfigMap mount): give ServeArgsOptions.PolicyDir", a)
 			}
 			a = "--policies=" + o.PolicyDir
-		case name == "--namespace" && (!hasValue || value != Namespace):
-			return nil, fmt.Errorf("the chart passes %s but StartWebhook runs in --namespace=%s", a, Namespace)
+		case (name == "--webhook-namespace" || name == "--namespace") && (!hasValue || value != Namespace):
+			return nil, fmt.Errorf("the chart passes %s but StartWebhook runs in --webhook-namespace=%s", a, Namespace)
 		case name == "--kubeconfig":
 			return nil, fmt.Errorf("the chart passes %s; StartWebhook sets the kubeconfig", a)
 		}

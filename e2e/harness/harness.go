@@ -87,7 +87,7 @@ func StartWebhook(ctx context.Context, o WebhookOptions) (*Webhook, error) {
 		"--port=" + strconv.Itoa(w.Port),
 		"--health-probe-bind-address=127.0.0.1:" + strconv.Itoa(w.HealthPort),
 		"--metrics-bind-address=127.0.0.1:" + strconv.Itoa(w.MetricsPort),
-		"--namespace=runtimeguard-system",
+		"--webhook-namespace=runtimeguard-system",
 	}
 	args = append(args, o.Args...)
 	w.cmd = exec.Command(o.Binary, args...)

@@ -327,7 +327,7 @@ func startServer(ctx context.Context, binary, work, certDir, clusterFile string)
 		"--port="+strconv.Itoa(s.port),
 		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", s.healthPort),
 		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", s.metricsPort),
-		"--namespace=runtimeguard-system")
+		"--webhook-namespace=runtimeguard-system")
 	s.cmd.Stdout, s.cmd.Stderr = f, f
 	if err := s.cmd.Start(); err != nil {
 		return nil, err

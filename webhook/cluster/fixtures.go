@@ -14,9 +14,14 @@ import (
 // ResourceClaimTemplates and ResourceClaims (what `kubectl get
 // nodes,ns,runtimeclasses,resourceclaimtemplates,resourceclaims -A -o yaml` prints).
 func LoadFiles(opts Options, paths ...string) (*View, error) {
+	return LoadFrom(opts, nil, paths...)
+}
+
+// LoadFrom is LoadFiles where the path "-" reads files.In.
+func LoadFrom(opts Options, files *manifest.Files, paths ...string) (*View, error) {
 	v := NewView(opts)
 	for _, p := range paths {
-		objs, err := manifest.ReadFile(p)
+		objs, err := files.Read(p)
 		if err != nil {
 			return nil, err
 		}

@@ -7,11 +7,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-// ReadPods reads every object in the files; anything that is not a Pod is an error.
-func ReadPods(paths []string) ([]Object, error) {
+// ReadPods reads every object in the files ("-" is f.In); anything that is not a Pod is an
+// error.
+func (f *Files) ReadPods(paths []string) ([]Object, error) {
 	var pods []Object
 	for _, p := range paths {
-		objs, err := ReadFile(p)
+		objs, err := f.Read(p)
 		if err != nil {
 			return nil, err
 		}

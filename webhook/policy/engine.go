@@ -26,6 +26,7 @@ type program struct {
 	decision   rego.PreparedEvalQuery
 	generation uint64
 	set        *Set
+	hash       string
 	// trace is prepared on first use: admission never pays for it.
 	trace lazyQuery
 }
@@ -103,8 +104,15 @@ func (e *Engine) Swap(ctx context.Context, set *Set) error {
 	if err != nil {
 		return err
 	}
-	e.current.Store(&program{decision: pq, generation: e.gens.Add(1), set: set})
+	e.current.Store(&program{decision: pq, generation: e.gens.Add(1), set: set, hash: set.Hash()})
 	return nil
+}
+
+// Generation returns how many sets this engine has compiled so far (1 for the first) and the
+// content hash of the current one.
+func (e *Engine) Generation() (generation uint64, hash string) {
+	p := e.current.Load()
+	return p.generation, p.hash
 }
 
 // Files lists the files of the current policy set.

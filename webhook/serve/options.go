@@ -9,6 +9,7 @@ import (
 
 	"github.com/runtimeguard/runtimeguard/certs"
 	"github.com/runtimeguard/runtimeguard/webhook"
+	"github.com/runtimeguard/runtimeguard/webhook/cluster"
 )
 
 // Options configures `runtimeguard serve`. Each field's comment gives its flag and default.
@@ -27,8 +28,9 @@ type Options struct {
 	MetricsBindAddress string
 	// HealthProbeBindAddress serves /healthz and /readyz (--health-probe-bind-address, ":8081").
 	HealthProbeBindAddress string
-	// Kubeconfig is the kubeconfig to use (--kubeconfig, "" = in-cluster or $KUBECONFIG).
-	Kubeconfig string
+	// Kubeconfig selects the API server (--kubeconfig, --context; default $KUBECONFIG,
+	// ~/.kube/config, then in-cluster).
+	Kubeconfig cluster.Kubeconfig
 	// ShutdownTimeout is how long in-flight admissions may take after SIGTERM
 	// (--shutdown-timeout, 25s).
 	ShutdownTimeout time.Duration
@@ -65,7 +67,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.CertDir, "cert-dir", o.CertDir, "directory holding tls.crt and tls.key (reloaded when they change)")
 	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", o.MetricsBindAddress, "address of the Prometheus /metrics endpoint (\"0\" disables it)")
 	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", o.HealthProbeBindAddress, "address of /healthz and /readyz")
-	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "kubeconfig file (empty: in-cluster config or $KUBECONFIG)")
+	o.Kubeconfig.AddFlags(fs)
 	fs.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", o.ShutdownTimeout, "how long in-flight admissions may finish after SIGTERM")
 	fs.DurationVar(&o.ShutdownDelay, "shutdown-delay", o.ShutdownDelay, "how long to keep serving after SIGTERM with /readyz failing, so traffic moves to other replicas first")
 	fs.DurationVar(&o.MaxStaleness, "max-staleness", o.MaxStaleness, "how long the API server may be unreachable before /readyz fails (decisions continue from the cache meanwhile)")

@@ -73,10 +73,15 @@ func (w *policyWatcher) Start(ctx context.Context) error {
 	}
 }
 
-// reload loads and swaps the policy set if the directory's content changed.
+// reload loads and swaps the policy set if the directory's content changed. Each failure is
+// counted once: a broken set until its content changes, an unreadable directory until its
+// error changes, however many resyncs and events come meanwhile.
 func (w *policyWatcher) reload(ctx context.Context) {
 	digest, err := digestDirs(w.dirs)
-	if err == nil && digest == w.lastDigest {
+	if err != nil {
+		digest = sha256.Sum256([]byte("unreadable\x00" + err.Error()))
+	}
+	if digest == w.lastDigest {
 		return
 	}
 	if err == nil {
@@ -92,7 +97,9 @@ func (w *policyWatcher) reload(ctx context.Context) {
 		return
 	}
 	w.metrics.observeReload(nil)
-	w.log.Info("policy reloaded", "dirs", w.dirs, "files", w.engine.Files())
+	w.metrics.observePolicy(w.engine)
+	generation, hash := w.engine.Generation()
+	w.log.Info("policy reloaded", "dirs", w.dirs, "files", w.engine.Files(), "generation", generation, "hash", hash)
 }
 
 // digestDirs hashes the names and contents of the files a policy set is loaded from, following
@@ -139,11 +146,13 @@ func collectFiles(dir string, paths *[]string) error {
 	})
 }
 
-// reloadMetrics count policy reloads; a nil *reloadMetrics records nothing.
+// reloadMetrics count policy reloads and say which policy serves; a nil *reloadMetrics
+// records nothing.
 type reloadMetrics struct {
 	reloads      *prometheus.CounterVec
 	reloadErrors prometheus.Counter
 	policyStale  prometheus.Gauge
+	generation   *prometheus.GaugeVec
 }
 
 func newReloadMetrics(reg prometheus.Registerer) *reloadMetrics {
@@ -160,9 +169,23 @@ func newReloadMetrics(reg prometheus.Registerer) *reloadMetrics {
 			Name: "runtimeguard_policy_stale",
 			Help: "1 when the policy directory holds a set that failed to load, so an older set is serving.",
 		}),
+		generation: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "runtimeguard_policy_generation",
+			Help: "Policy sets compiled by this replica (1 = the one it started with); hash is the serving set's content hash, the same on every replica that runs the same policy.",
+		}, []string{"hash"}),
 	}
-	reg.MustRegister(m.reloads, m.reloadErrors, m.policyStale)
+	reg.MustRegister(m.reloads, m.reloadErrors, m.policyStale, m.generation)
 	return m
+}
+
+// observePolicy records the engine's serving policy: one series, labelled with its hash.
+func (m *reloadMetrics) observePolicy(e *policy.Engine) {
+	if m == nil {
+		return
+	}
+	generation, hash := e.Generation()
+	m.generation.Reset()
+	m.generation.WithLabelValues(hash).Set(float64(generation))
 }
 
 func (m *reloadMetrics) observeReload(err error) {

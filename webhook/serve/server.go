@@ -14,7 +14,6 @@ import (
 	"k8s.io/client-go/discovery"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -25,6 +24,7 @@ import (
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/runtimeguard/runtimeguard/certs"
+	"github.com/runtimeguard/runtimeguard/version"
 	"github.com/runtimeguard/runtimeguard/webhook"
 	"github.com/runtimeguard/runtimeguard/webhook/cluster"
 )
@@ -35,6 +35,8 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	log := ctrl.Log.WithName("serve")
+	build := version.Get()
+	log.Info("runtimeguard starting", "version", build.Version, "commit", build.Commit, "go", build.GoVersion, "opa", build.OPAVersion)
 	set, err := o.LoadPolicies()
 	if err != nil {
 		return fmt.Errorf("loading policies: %w", err)
@@ -92,7 +94,7 @@ func Run(ctx context.Context, o Options) error {
 		if err := cluster.WatchClaims(ctx, mgr.GetCache(), mgr.GetAPIReader(), view); err != nil {
 			return err
 		}
-	} else if view, err = o.LoadView(); err != nil {
+	} else if view, err = o.LoadView(nil); err != nil {
 		return fmt.Errorf("loading --cluster files: %w", err)
 	}
 
@@ -100,8 +102,11 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("compiling policies: %w", err)
 	}
-	log.Info("policy compiled", "files", set.Files)
-	metrics.Registry.MustRegister(NewInventoryCollector(view, engine.GPUPolicy))
+	generation, hash := engine.Generation()
+	log.Info("policy compiled", "files", set.Files, "generation", generation, "hash", hash)
+	metrics.Registry.MustRegister(NewInventoryCollector(view, engine.GPUPolicy), newBuildInfo(build))
+	policyMetrics := newReloadMetrics(metrics.Registry)
+	policyMetrics.observePolicy(engine)
 	stopping := &atomic.Bool{} // set when the drain starts
 	server := mgr.GetWebhookServer()
 	server.Register(webhook.MutatePath, closeWhileDraining(stopping, webhook.NewHandler(pipeline.Mutate)))
@@ -143,7 +148,7 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	if len(o.PolicyDirs) > 0 {
-		if err := mgr.Add(&policyWatcher{dirs: o.PolicyDirs, engine: engine, log: log.WithName("policy"), metrics: newReloadMetrics(metrics.Registry)}); err != nil {
+		if err := mgr.Add(&policyWatcher{dirs: o.PolicyDirs, engine: engine, log: log.WithName("policy"), metrics: policyMetrics}); err != nil {
 			return err
 		}
 	}
@@ -188,12 +193,13 @@ func closeWhileDraining(draining *atomic.Bool, next http.Handler) http.Handler {
 
 // restConfig returns the API server config. Fixture mode has no API server; the manager
 // still wants a config, and nothing ever dials it because no informer is requested.
-func restConfig(kubeconfig string, live bool) (*rest.Config, error) {
+func restConfig(k cluster.Kubeconfig, live bool) (*rest.Config, error) {
 	if !live {
 		return &rest.Config{Host: "https://127.0.0.1:1"}, nil
 	}
-	if kubeconfig != "" {
-		return clientcmd.BuildConfigFromFlags("", kubeconfig)
+	cfg, err := k.RESTConfig()
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig: %w", err)
 	}
-	return ctrl.GetConfig()
+	return cfg, nil
 }

@@ -1,0 +1,109 @@
+package serve
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/runtimeguard/runtimeguard/version"
+	"github.com/runtimeguard/runtimeguard/webhook/policy"
+)
+
+// writePolicy writes the shipped Rego and data into dir, data edited by edit.
+func writePolicy(t *testing.T, dir string, edit func(string) string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"runtimeguard.rego", "data.yaml"} {
+		b, err := os.ReadFile(filepath.Join("../../policies", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		content := string(b)
+		if name == "data.yaml" {
+			content = edit(content)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestReloadCountsEachFailureOnceAndLabelsTheServingPolicy(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "policies")
+	writePolicy(t, dir, func(s string) string { return s })
+	set, err := policy.LoadDirs(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	engine, err := policy.NewEngine(t.Context(), set, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewPedanticRegistry()
+	m := newReloadMetrics(reg)
+	m.observePolicy(engine)
+	w := &policyWatcher{dirs: []string{dir}, engine: engine, log: logr.Discard(), metrics: m}
+	w.lastDigest, _ = digestDirs(w.dirs)
+
+	check := func(step string, wantErrors, wantStale float64, wantSeries string) {
+		t.Helper()
+		if got := testutil.ToFloat64(m.reloadErrors); got != wantErrors {
+			t.Errorf("%s: runtimeguard_policy_reload_errors_total %v, want %v", step, got, wantErrors)
+		}
+		if got := testutil.ToFloat64(m.reloads.WithLabelValues("error")); got != wantErrors {
+			t.Errorf(`%s: runtimeguard_policy_reloads_total{result="error"} %v, want %v`, step, got, wantErrors)
+		}
+		if got := testutil.ToFloat64(m.policyStale); got != wantStale {
+			t.Errorf("%s: runtimeguard_policy_stale %v, want %v", step, got, wantStale)
+		}
+		want := "# HELP runtimeguard_policy_generation Policy sets compiled by this replica (1 = the one it started with); hash is the serving set's content hash, the same on every replica that runs the same policy.\n# TYPE runtimeguard_policy_generation gauge\n" + wantSeries + "\n"
+		if err := testutil.CollectAndCompare(m.generation, strings.NewReader(want)); err != nil {
+			t.Errorf("%s: %v", step, err)
+		}
+	}
+	_, firstHash := engine.Generation()
+	first := `runtimeguard_policy_generation{hash="` + firstHash + `"} 1`
+	check("start", 0, 0, first)
+
+	if err := os.WriteFile(filepath.Join(dir, "broken.rego"), []byte("package runtimeguard\nbroken :=\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		w.reload(t.Context())
+	}
+	check("a broken file, seen by three resyncs", 1, 1, first)
+
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		w.reload(t.Context())
+	}
+	check("the directory gone, seen by three resyncs", 2, 1, first)
+
+	writePolicy(t, dir, func(s string) string { return strings.Replace(s, "gvisor", "gvisor2", 1) })
+	w.reload(t.Context())
+	generation, hash := engine.Generation()
+	if generation != 2 || hash == firstHash {
+		t.Fatalf("after a good reload: generation %d hash %s, want 2 and a hash other than %s", generation, hash, firstHash)
+	}
+	check("a good set again", 2, 0, `runtimeguard_policy_generation{hash="`+hash+`"} 2`)
+}
+
+func TestBuildInfo(t *testing.T) {
+	want := `# HELP runtimeguard_build_info Constant 1, labelled with the version, git revision and Go version of the running binary.
+# TYPE runtimeguard_build_info gauge
+runtimeguard_build_info{goversion="go1.99.1",revision="0123abc",version="v1.2.3"} 1
+`
+	c := newBuildInfo(version.Info{Version: "v1.2.3", Commit: "0123abc", GoVersion: "go1.99.1", OPAVersion: "1.0.0"})
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want)); err != nil {
+		t.Error(err)
+	}
+}
