@@ -178,16 +178,11 @@ func runCluster(ctx context.Context, args []string, out io.Writer) error {
 			fmt.Fprintf(os.Stderr, "cluster: runtimeguard (%s) start %d ready after %s, RSS %s MiB, peak %s MiB\n", v.name, i+1,
 				srv.readyAfter.Round(time.Millisecond), proc.MiB(st.RSS), proc.MiB(st.HWM))
 			if i == 0 && *n > 0 {
-				r, err := load.Run(ctx, load.Config{Label: "live cluster c=8 " + v.name, URL: srv.url, RootCAs: e.pool, ExpectClass: review.ExpectedClass,
+				r, err := runVerified(ctx, load.Config{Label: "live cluster c=8 " + v.name, URL: srv.url, RootCAs: e.pool, ExpectClass: review.ExpectedClass,
 					ServerPID: srv.pid(), Concurrency: 8, Requests: *n, Duration: 20 * time.Second, Warmup: 500})
 				if err != nil {
 					srv.stop()
 					return err
-				}
-				fmt.Fprintln(os.Stderr, r)
-				if r.Errors > 0 {
-					srv.stop()
-					return fmt.Errorf("live cluster: %d answers failed verification; first: %s", r.Errors, r.FirstError)
 				}
 				row.loaded, row.afterLoadHWM = r, r.ServerHWM
 				for _, m := range mixNames {
@@ -196,16 +191,11 @@ func runCluster(ctx context.Context, args []string, out io.Writer) error {
 						srv.stop()
 						return err
 					}
-					r, err := load.Run(ctx, load.Config{Label: "live cluster c=8 " + v.name + " mix " + m, URL: srv.url, RootCAs: e.pool, Mix: vs,
+					r, err := runVerified(ctx, load.Config{Label: "live cluster c=8 " + v.name + " mix " + m, URL: srv.url, RootCAs: e.pool, Mix: vs,
 						ServerPID: srv.pid(), Concurrency: 8, Requests: *n, Duration: 20 * time.Second, Warmup: 500})
 					if err != nil {
 						srv.stop()
 						return err
-					}
-					fmt.Fprintln(os.Stderr, r)
-					if r.Errors > 0 {
-						srv.stop()
-						return fmt.Errorf("live cluster, mix %s: %d answers failed verification; first: %s", m, r.Errors, r.FirstError)
 					}
 					r.Label = m
 					row.mixes = append(row.mixes, r)

@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/runtimeguard/runtimeguard/e2e/bench/load"
 	"github.com/runtimeguard/runtimeguard/e2e/controlplane"
 )
 
@@ -81,4 +82,18 @@ func (c common) env() (*env, error) {
 		return nil, err
 	}
 	return newEnv(root, abs(*c.bin), abs(*c.out), abs(*c.certs))
+}
+
+// runVerified runs one load, prints its result, and fails when the load did or when any answer
+// failed verification.
+func runVerified(ctx context.Context, cfg load.Config) (*load.Result, error) {
+	r, err := load.Run(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.Label, err)
+	}
+	fmt.Fprintln(os.Stderr, r)
+	if r.Errors > 0 {
+		return nil, fmt.Errorf("%s: %d answers failed verification; first: %s", cfg.Label, r.Errors, r.FirstError)
+	}
+	return r, nil
 }

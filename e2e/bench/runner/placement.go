@@ -84,15 +84,10 @@ func runPlacement(ctx context.Context, args []string, out io.Writer) error {
 				for _, sc := range placementScenarios(*n) {
 					cfg := sc.cfg(load.Config{URL: s.url, RootCAs: e.pool, Mix: variants[m], ServerPID: s.pid()})
 					cfg.Label = fmt.Sprintf("r%d %s %s %s", round, name, m, sc.name)
-					r, err := load.Run(ctx, cfg)
+					r, err := runVerified(ctx, cfg)
 					if err != nil {
 						s.stop()
-						return fmt.Errorf("%s: %w", cfg.Label, err)
-					}
-					fmt.Fprintln(os.Stderr, r)
-					if r.Errors > 0 {
-						s.stop()
-						return fmt.Errorf("%s: %d answers failed verification; first: %s (server log %s)", cfg.Label, r.Errors, r.FirstError, s.log)
+						return fmt.Errorf("%w (server log %s)", err, s.log)
 					}
 					res.add(name, m+" "+sc.name, r)
 				}

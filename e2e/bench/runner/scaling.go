@@ -213,15 +213,10 @@ func scalingE2E(ctx context.Context, c common, rounds, n int, out io.Writer) err
 				if unique {
 					cfg.Requests = n / 3
 				}
-				r, err := load.Run(ctx, cfg)
+				r, err := runVerified(ctx, cfg)
 				if err != nil {
 					srv.stop()
 					return err
-				}
-				fmt.Fprintln(os.Stderr, r)
-				if r.Errors > 0 {
-					srv.stop()
-					return fmt.Errorf("%s: %d answers failed verification; first: %s", cfg.Label, r.Errors, r.FirstError)
 				}
 				if unique {
 					rows[i].miss = append(rows[i].miss, r)
