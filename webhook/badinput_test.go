@@ -28,7 +28,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
-	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/runtimeguard/runtimeguard/certs"
 	"github.com/runtimeguard/runtimeguard/webhook/cluster"
@@ -101,11 +100,12 @@ func startBadInputServer(t *testing.T) *badInputServer {
 	srv := ctrlwebhook.NewServer(ctrlwebhook.Options{
 		Host: "127.0.0.1", Port: port, CertDir: dir, TLSOpts: []func(*tls.Config){TLSOptions},
 	})
-	srv.Register(MutatePath, NewHandler(func(ctx context.Context, req admission.Request) admission.Response {
-		return b.admitter.Load().Mutate(ctx, req)
+	// The handlers serve registers, on whichever pipeline the case runs.
+	srv.Register(MutatePath, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b.admitter.Load().MutateHandler().ServeHTTP(w, r)
 	}))
-	srv.Register(ValidatePath, NewHandler(func(ctx context.Context, req admission.Request) admission.Response {
-		return b.admitter.Load().Validate(ctx, req)
+	srv.Register(ValidatePath, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b.admitter.Load().ValidateHandler().ServeHTTP(w, r)
 	}))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -476,16 +476,16 @@ func badInputCases() []badInputCase {
 			validate: okErrored(400, "request body is empty"),
 		},
 		{
-			name:     "a body that is not JSON is answered 400 naming the byte offset",
+			name:     "a body that is not JSON is answered 400 naming the byte offset (from 0)",
 			body:     fixed([]byte("{runtimeClassName: [gvisor")),
-			mutate:   okErrored(400, decodeErr, "invalid JSON at byte 2"),
-			validate: okErrored(400, decodeErr, "invalid JSON at byte 2"),
+			mutate:   okErrored(400, decodeErr, "invalid JSON at byte 1"),
+			validate: okErrored(400, decodeErr, "invalid JSON at byte 1"),
 		},
 		{
 			name:     "a YAML body is answered 400 invalid JSON, since only JSON is decoded",
 			body:     fixed([]byte("runtimeClassName: gvisor\n")),
-			mutate:   okErrored(400, decodeErr, "invalid JSON at byte 1"),
-			validate: okErrored(400, decodeErr, "invalid JSON at byte 1"),
+			mutate:   okErrored(400, decodeErr, "invalid JSON at byte 0"),
+			validate: okErrored(400, decodeErr, "invalid JSON at byte 0"),
 		},
 		{
 			name: "truncated JSON is answered 400 the JSON is truncated",
@@ -597,8 +597,8 @@ func badInputCases() []badInputCase {
 		{
 			name:     "request.object that is a JSON string is answered 400 naming the type",
 			body:     reviewOf(func(req, _ map[string]any) { req["object"] = secretValue }),
-			mutate:   okErrored(400, malformed, "cannot unmarshal string"),
-			validate: okErrored(400, malformed, "cannot unmarshal string"),
+			mutate:   okErrored(400, malformed, "it is a string, want an object"),
+			validate: okErrored(400, malformed, "it is a string, want an object"),
 		},
 		// The Pod.
 		{
@@ -658,8 +658,8 @@ func badInputCases() []badInputCase {
 			body: reviewOf(func(_, pod map[string]any) {
 				pod["spec"].(map[string]any)["affinity"] = map[string]any{"nodeAffinity": map[string]any{"requiredDuringSchedulingIgnoredDuringExecution": "pool=a"}}
 			}),
-			mutate:   okErrored(400, malformed, "cannot unmarshal string"),
-			validate: okErrored(400, malformed, "cannot unmarshal string"),
+			mutate:   okErrored(400, malformed, `field "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution" has the wrong type (string, want v1.NodeSelector)`),
+			validate: okErrored(400, malformed, `field "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution" has the wrong type (string, want v1.NodeSelector)`),
 		},
 		{
 			name: "a Pod with 500 containers is decided",

@@ -14,8 +14,6 @@ import (
 	"testing/fstest"
 
 	admissionv1 "k8s.io/api/admission/v1"
-	"k8s.io/utils/ptr"
-	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/runtimeguard/runtimeguard/policies"
 	"github.com/runtimeguard/runtimeguard/webhook/cluster"
@@ -101,8 +99,7 @@ func newPipeline(tb testing.TB, s setup) *Pipeline {
 // handlers wraps the Pipeline the way serve registers it. RecoverPanic is off so that a panic
 // fails the test instead of turning into a 500 answer.
 func handlers(a *Pipeline) (mutate, validate http.Handler) {
-	return &admission.Webhook{Handler: admission.HandlerFunc(a.Mutate), RecoverPanic: ptr.To(false)},
-		&admission.Webhook{Handler: admission.HandlerFunc(a.Validate), RecoverPanic: ptr.To(false)}
+	return a.MutateHandler(), a.ValidateHandler()
 }
 
 func readReview(tb testing.TB, name string) []byte {

@@ -3,9 +3,6 @@ package webhook
 import (
 	"crypto/tls"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
 	"net/http"
 	"time"
 
@@ -32,11 +29,12 @@ func TLSOptions(c *tls.Config) {
 	}
 }
 
-// NewHandler serves one face of a Pipeline (Pipeline.Mutate or Pipeline.Validate) over HTTP,
-// as serve registers it: the review is decoded in one pass, a panic becomes a 500 answer
-// instead of a dropped connection, and the client has bodyReadTimeout to send the body.
+// NewHandler serves an admission.HandlerFunc over HTTP the way runtimeguard's own handlers are
+// served (one-pass decoding, panic recovery, the body deadline), with request.object kept raw for
+// the face to decode. The benchmarks' hand-coded Go webhook uses it; serve registers
+// Pipeline.MutateHandler and Pipeline.ValidateHandler instead.
 func NewHandler(face admission.HandlerFunc) http.Handler {
-	return bodyDeadline(&reviewHandler{webhook: &admission.Webhook{Handler: face, RecoverPanic: ptr.To(true)}})
+	return bodyDeadline(&funcHandler{webhook: &admission.Webhook{Handler: face, RecoverPanic: ptr.To(true)}})
 }
 
 // bodyReadTimeout bounds how long a client may take to send a request body. controller-runtime's
@@ -60,95 +58,26 @@ var (
 	admissionReviewV1beta1Kind = schema.GroupVersionKind{Group: "admission.k8s.io", Version: "v1beta1", Kind: "AdmissionReview"}
 )
 
-// reviewHandler serves one face of the Pipeline over HTTP. It does what controller-runtime's
-// admission.Webhook.ServeHTTP does (empty-body, size and content-type checks, and, through
-// Webhook.Handle, panic recovery, UID echo and patch encoding) except the decoding: the
-// apimachinery deserializer parses the body twice (kind sniffing, then decoding) and was most of
-// the server's CPU on cache hits (docs/benchmarks.md), so the review is decoded here with
-// encoding/json in one pass. Like controller-runtime it takes admission.k8s.io/v1 and v1beta1
-// (same shape) and a review that names no version (read as v1), and answers in the version asked.
-type reviewHandler struct {
+// funcHandler serves an admission.HandlerFunc: the review is read by the same one-pass reader
+// as the pipeline's handlers, then controller-runtime's admission.Webhook.Handle adds panic
+// recovery, the UID echo and patch encoding.
+type funcHandler struct {
 	webhook *admission.Webhook
 }
 
-func (h *reviewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	req, gvk, status, err := decodeReview(r)
-	if err != nil {
+func (h *funcHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rd := readers.Get().(*reader)
+	defer rd.release()
+	if status, err := rd.readBody(r); err != nil {
 		writeReview(w, admission.Errored(int32(status), err), admissionReviewKind)
 		return
 	}
-	writeReview(w, h.webhook.Handle(r.Context(), req), gvk)
-}
-
-// decodeReview reads and decodes the AdmissionReview; errors say what was wrong with it, never
-// what it held.
-func decodeReview(r *http.Request) (admission.Request, schema.GroupVersionKind, int, error) {
-	req, status, err := decodeReviewBody(r)
+	in, err := rd.decode(false)
 	if err != nil {
-		return admission.Request{}, schema.GroupVersionKind{}, status, err
+		writeReview(w, admission.Errored(http.StatusBadRequest, err), admissionReviewKind)
+		return
 	}
-	return req.request, req.gvk, http.StatusOK, nil
-}
-
-type decodedReview struct {
-	request admission.Request
-	gvk     schema.GroupVersionKind
-}
-
-func decodeReviewBody(r *http.Request) (decodedReview, int, error) {
-	if r.Body == nil || r.Body == http.NoBody {
-		return decodedReview{}, http.StatusBadRequest, errors.New("request body is empty")
-	}
-	defer r.Body.Close()
-	limited := &io.LimitedReader{R: r.Body, N: maxReviewBytes + 1}
-	body, err := io.ReadAll(limited)
-	if err != nil {
-		return decodedReview{}, http.StatusBadRequest, fmt.Errorf("reading the request body: %w", err)
-	}
-	if int64(len(body)) > maxReviewBytes {
-		return decodedReview{}, http.StatusRequestEntityTooLarge, fmt.Errorf("request entity is too large; limit is %d bytes", maxReviewBytes)
-	}
-	if len(body) == 0 { // over HTTP/2 an empty body is not http.NoBody
-		return decodedReview{}, http.StatusBadRequest, errors.New("request body is empty")
-	}
-	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
-		return decodedReview{}, http.StatusBadRequest, fmt.Errorf("contentType=%s, expected application/json", ct)
-	}
-	var review admissionv1.AdmissionReview
-	if err := json.Unmarshal(body, &review); err != nil {
-		return decodedReview{}, http.StatusBadRequest, fmt.Errorf("cannot decode the AdmissionReview: %s", jsonErrorText(err))
-	}
-	out := decodedReview{gvk: review.GroupVersionKind()}
-	switch out.gvk {
-	case admissionReviewKind, admissionReviewV1beta1Kind:
-	case schema.GroupVersionKind{}:
-		out.gvk = admissionReviewKind
-	default:
-		return decodedReview{}, http.StatusBadRequest, fmt.Errorf("the body is %s %s, want %s AdmissionReview",
-			out.gvk.GroupVersion(), out.gvk.Kind, admissionv1.SchemeGroupVersion)
-	}
-	if review.Request != nil {
-		out.request.AdmissionRequest = *review.Request
-	}
-	return out, http.StatusOK, nil
-}
-
-// jsonErrorText describes a decoding error by position and type only: encoding/json's messages
-// can quote the offending value, and values must not reach responses or logs.
-func jsonErrorText(err error) string {
-	var syntax *json.SyntaxError
-	var typeErr *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syntax) && syntax.Error() == "unexpected end of JSON input":
-		return "the JSON is truncated"
-	case errors.As(err, &syntax):
-		return fmt.Sprintf("invalid JSON at byte %d: %s", syntax.Offset, syntax.Error())
-	case errors.As(err, &typeErr):
-		return fmt.Sprintf("field %q has the wrong type (%s, want %s)", typeErr.Field, typeErr.Value, typeErr.Type)
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return "the JSON is truncated"
-	}
-	return err.Error()
+	writeReview(w, h.webhook.Handle(r.Context(), in.req), in.gvk)
 }
 
 // writeReview answers with an AdmissionReview; the HTTP status is always 200, the verdict is in

@@ -52,6 +52,8 @@ type Config struct {
 // are its two webhook faces; Simulate (eval, explain, test) runs both as the API server would.
 type Pipeline struct {
 	cfg Config
+	// answers holds the encoded answers of cached decisions (handler.go).
+	answers answerMemo
 }
 
 // NewPipeline returns a Pipeline; cfg.Enforcement defaults to Enforce.
@@ -66,8 +68,10 @@ var podKind = metav1.GroupVersionKind{Version: "v1", Kind: "Pod"}
 
 // review is one request on its way through the steps.
 type review struct {
-	req       admission.Request
-	pod       *policy.Pod
+	req admission.Request
+	pod *policy.Pod
+	// podErr says why the Pod decoded with the review could not be.
+	podErr    error
 	placement *cluster.Placement
 	ns        *cluster.Namespace
 	snapshot  *cluster.Snapshot
@@ -87,8 +91,8 @@ type review struct {
 
 // run takes req through the steps. With tracing, an exempt Pod is still decided and traced
 // (explain shows what the policy would say), while its answer stays the exemption.
-func (p *Pipeline) run(ctx context.Context, req admission.Request, tracing bool) *review {
-	r := &review{req: req, mode: p.cfg.Enforcement}
+func (p *Pipeline) run(ctx context.Context, req admission.Request, pre decodedPod, tracing bool) *review {
+	r := &review{req: req, pod: pre.pod, podErr: pre.err, mode: p.cfg.Enforcement}
 	if r.answer = ignore(req); r.answer != nil {
 		return r
 	}
@@ -180,12 +184,18 @@ func (r *review) decodePod() *admission.Response {
 		a := admission.Errored(http.StatusBadRequest, err)
 		return &a
 	}
-	if len(r.req.Object.Raw) == 0 {
-		return fail(fmt.Errorf("the AdmissionReview holds no Pod in request.object"))
+	if r.podErr != nil {
+		return fail(fmt.Errorf("cannot decode the Pod in request.object: %s", policy.DecodeErrorText(r.podErr)))
 	}
-	pod, err := policy.DecodePod(r.req.Object.Raw)
-	if err != nil {
-		return fail(fmt.Errorf("cannot decode the Pod in request.object: %w", err))
+	pod := r.pod // decoded with the review (handler.go), or raw for Mutate and Validate
+	if pod == nil {
+		if len(r.req.Object.Raw) == 0 {
+			return fail(fmt.Errorf("the AdmissionReview holds no Pod in request.object"))
+		}
+		var err error
+		if pod, err = policy.DecodePod(r.req.Object.Raw); err != nil {
+			return fail(fmt.Errorf("cannot decode the Pod in request.object: %w", err))
+		}
 	}
 	// An object without apiVersion and kind is decoded as a Pod; one that says it is something
 	// else is refused rather than decided (and patched) as a Pod.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/open-policy-agent/opa/v1/ast"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -66,47 +67,36 @@ type Container struct {
 // such as nvidia.com/gpu) are ever parsed, so cpu and memory cost nothing.
 type Quantity string
 
-// UnmarshalJSON accepts the string form the API server writes and plain numbers.
-func (q *Quantity) UnmarshalJSON(b []byte) error {
-	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
+// UnmarshalJSONFrom accepts the string form the API server writes and plain numbers.
+func (q *Quantity) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	kind := dec.PeekKind()
+	if kind != '"' && kind != '0' {
+		if err := dec.SkipValue(); err != nil {
 			return err
 		}
-		*q = Quantity(s)
-		return nil
-	}
-	var n json.Number
-	if err := json.Unmarshal(b, &n); err != nil {
 		// Name the JSON type, never the value: errors reach responses, audit annotations and logs.
-		return fmt.Errorf("a resource quantity is %s, want a string or number", jsonType(b))
+		return &quantityError{kind: kindName(kind)}
 	}
-	*q = Quantity(n)
+	tok, err := dec.ReadToken()
+	if err != nil {
+		return err
+	}
+	*q = Quantity(tok.String())
 	return nil
 }
 
-// jsonType names the type of a JSON value by its first byte.
-func jsonType(b []byte) string {
-	switch {
-	case len(b) == 0:
-		return "empty"
-	case b[0] == '{':
-		return "an object"
-	case b[0] == '[':
-		return "an array"
-	case b[0] == 't' || b[0] == 'f':
-		return "a boolean"
-	}
-	return "not valid JSON"
+// quantityError says a resource quantity has the wrong JSON type.
+type quantityError struct{ kind string }
+
+func (e *quantityError) Error() string {
+	return fmt.Sprintf("a resource quantity is %s, want a string or number", article(e.kind))
 }
 
-// DecodePod decodes the fields policies read from a Pod's JSON.
-func DecodePod(raw []byte) (*Pod, error) {
-	p := &Pod{}
-	if err := json.Unmarshal(raw, p); err != nil {
-		return nil, err
+func article(kind string) string {
+	if strings.IndexByte("aeiou", kind[0]) >= 0 {
+		return "an " + kind
 	}
-	return p, nil
+	return "a " + kind
 }
 
 // RuntimeClassName returns spec.runtimeClassName, "" when unset.
