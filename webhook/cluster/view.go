@@ -38,6 +38,10 @@ type Snapshot struct {
 	unconstrained *PodReach
 }
 
+// Unconstrained is the reach of a Pod that asks nothing of its Node (View.Reach returns this very
+// pointer for such Pods): it follows from the snapshot alone.
+func (s *Snapshot) Unconstrained() *PodReach { return s.unconstrained }
+
 // ClassNames returns the class names in sorted order.
 func (s *Snapshot) ClassNames() []string {
 	names := make([]string, 0, len(s.Classes))

@@ -27,6 +27,8 @@ type program struct {
 	generation uint64
 	set        *Set
 	hash       string
+	// reads is what of labels and annotations the policy is given (data.config.reads).
+	reads *Reads
 	// trace is prepared on first use: admission never pays for it.
 	trace lazyQuery
 }
@@ -71,7 +73,27 @@ func Compile(ctx context.Context, set *Set) (rego.PreparedEvalQuery, error) {
 	if !set.Defines(DecisionQuery) {
 		return rego.PreparedEvalQuery{}, errors.New("no module defines data.runtimeguard.decision (package runtimeguard, rule decision)")
 	}
+	if _, err := set.Reads(); err != nil {
+		return rego.PreparedEvalQuery{}, err
+	}
 	return pq, nil
+}
+
+// Reads returns what of labels and annotations the set's policy reads (data.config.reads),
+// refusing a declaration that is malformed or that leaves out a key a module reads by name.
+func (s *Set) Reads() (*Reads, error) {
+	data := s.Data
+	if data == nil {
+		data = map[string]any{}
+	}
+	reads, err := readsOf(data)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkReads(s, reads); err != nil {
+		return nil, err
+	}
+	return reads, nil
 }
 
 // prepare compiles query over set: the one place that says how policies are compiled.
@@ -104,7 +126,11 @@ func (e *Engine) Swap(ctx context.Context, set *Set) error {
 	if err != nil {
 		return err
 	}
-	e.current.Store(&program{decision: pq, generation: e.gens.Add(1), set: set, hash: set.Hash()})
+	reads, err := set.Reads()
+	if err != nil {
+		return err
+	}
+	e.current.Store(&program{decision: pq, generation: e.gens.Add(1), set: set, hash: set.Hash(), reads: reads})
 	return nil
 }
 
@@ -144,15 +170,16 @@ type Request struct {
 // whether the cache answered. The returned Decision is shared: callers must not modify it.
 func (e *Engine) Decide(ctx context.Context, req Request) (d *Decision, cacheHit bool, err error) {
 	prog := e.current.Load()
-	key, err := inputKey(ctx, req)
-	if err != nil {
-		return nil, false, err
-	}
+	in := prog.reads.project(ctx, req)
+	buf := keyBuffers.Get().(*[]byte)
+	defer keyBuffers.Put(buf)
+	key := cacheKey((*buf)[:0], req, &in)
+	*buf = key[:0] // keep the grown buffer
 	gen := generation{policy: prog.generation, cluster: req.Cluster.Generation}
 	if d := e.cache.get(gen, key); d != nil {
 		return d, true, nil
 	}
-	input, err := e.input(req, key)
+	input, err := e.input(req, &in)
 	if err != nil {
 		return nil, false, err
 	}
@@ -167,29 +194,22 @@ func (e *Engine) Decide(ctx context.Context, req Request) (d *Decision, cacheHit
 	return d, false, nil
 }
 
-// inputKey builds the part of the input that belongs to one request (operation, namespace,
-// pod, placement): what the decision cache is keyed by.
-func inputKey(ctx context.Context, req Request) (*ast.Term, error) {
-	pod, err := podInput(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	return ast.ArrayTerm(ast.StringTerm(req.Operation), namespaceTerm(req.Namespace), pod, placementTerm(req.Reach)), nil
-}
-
-// input builds the whole Rego input from key (operation, namespace, pod, placement: what the
-// decision cache is keyed by) and the cluster part, built once per cluster generation.
-func (e *Engine) input(req Request, key *ast.Term) (ast.Value, error) {
+// input builds the whole Rego input: the request as projected (operation, namespace, pod,
+// placement) and the cluster part, built once per cluster generation.
+func (e *Engine) input(req Request, in *projected) (ast.Value, error) {
 	clusterValue, err := e.clusterTerm(req.Cluster)
 	if err != nil {
 		return nil, err
 	}
-	parts := key.Value.(*ast.Array)
+	pod, err := podTerm(req.Pod, in)
+	if err != nil {
+		return nil, err
+	}
 	return ast.NewObject(
-		ast.Item(keyOperation, parts.Elem(0)),
-		ast.Item(keyNamespace, parts.Elem(1)),
-		ast.Item(keyPod, parts.Elem(2)),
-		ast.Item(keyPlacement, parts.Elem(3)),
+		ast.Item(keyOperation, ast.StringTerm(req.Operation)),
+		ast.Item(keyNamespace, namespaceTerm(req.Namespace, in)),
+		ast.Item(keyPod, pod),
+		ast.Item(keyPlacement, placementTerm(req.Reach)),
 		ast.Item(keyCluster, clusterValue),
 	), nil
 }

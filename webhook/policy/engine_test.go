@@ -14,8 +14,6 @@ import (
 	nodev1 "k8s.io/api/node/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/open-policy-agent/opa/v1/ast"
-
 	"github.com/runtimeguard/runtimeguard/webhook/cluster"
 )
 
@@ -300,13 +298,12 @@ func loadAndCompile(tb testing.TB, files map[string]string) error {
 }
 
 // podKey is a decision cache key for a pod labelled app=label.
-func podKey(tb testing.TB, label string) *ast.Term {
+func podKey(tb testing.TB, label string) []byte {
 	tb.Helper()
-	pod, err := podTerm(mustPod(tb, fmt.Sprintf(`{"metadata":{"labels":{"app":%q}}}`, label)))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return ast.ArrayTerm(ast.StringTerm("CREATE"), namespaceTerm(&cluster.Namespace{Name: "default"}), pod)
+	pod := mustPod(tb, fmt.Sprintf(`{"metadata":{"labels":{"app":%q}}}`, label))
+	req := Request{Operation: "CREATE", Namespace: &cluster.Namespace{Name: "default"}, Pod: pod}
+	in := projected{podLabels: pod.Metadata.Labels}
+	return cacheKey(nil, req, &in)
 }
 
 func TestPolicyErrors(t *testing.T) {
@@ -667,8 +664,8 @@ func TestCacheIsBounded(t *testing.T) {
 	for i := range maxCacheEntries {
 		c.put(gen, podKey(t, fmt.Sprint(i)), &Decision{})
 	}
-	if c.size > maxCacheEntries {
-		t.Errorf("cache holds %d entries, bound is %d", c.size, maxCacheEntries)
+	if len(c.entries) > maxCacheEntries {
+		t.Errorf("cache holds %d entries, bound is %d", len(c.entries), maxCacheEntries)
 	}
 	if c.get(gen, first) != nil {
 		t.Error("the cache grew past its bound without dropping old entries")

@@ -49,7 +49,7 @@ func FuzzDecodePod(f *testing.F) {
 		if pod == nil {
 			t.Fatal("DecodePod returned neither pod nor error")
 		}
-		if _, err := podTerm(pod); err != nil {
+		if _, err := podTerm(pod, &projected{}); err != nil {
 			return // e.g. an extended resource that is not a quantity: the handler answers 400/500
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -179,17 +179,18 @@ func stringMapTerm(m map[string]string) *ast.Term {
 	return ast.NewTerm(obj)
 }
 
-// namespaceTerm builds input.namespace.
-func namespaceTerm(ns *cluster.Namespace) *ast.Term {
+// namespaceTerm builds input.namespace, with the labels and annotations the policy reads.
+func namespaceTerm(ns *cluster.Namespace, in *projected) *ast.Term {
 	return ast.ObjectTerm(
 		ast.Item(keyName, ast.StringTerm(ns.Name)),
-		ast.Item(keyLabels, stringMapTerm(ns.Labels)),
-		ast.Item(keyAnnotations, stringMapTerm(ns.Annotations)),
+		ast.Item(keyLabels, stringMapTerm(in.nsLabels)),
+		ast.Item(keyAnnotations, stringMapTerm(in.nsAnnotations)),
 	)
 }
 
-// podTerm builds input.pod.
-func podTerm(p *Pod) (*ast.Term, error) {
+// podTerm builds input.pod, with the labels and annotations the policy reads and the resolved
+// resource claims.
+func podTerm(p *Pod, in *projected) (*ast.Term, error) {
 	containers, err := containersTerm(p.Spec.Containers)
 	if err != nil {
 		return nil, err
@@ -201,8 +202,9 @@ func podTerm(p *Pod) (*ast.Term, error) {
 	return ast.ObjectTerm(
 		ast.Item(keyGenerateName, ast.StringTerm(p.Metadata.GenerateName)),
 		ast.Item(keyNamespace, ast.StringTerm(p.Metadata.Namespace)),
-		ast.Item(keyLabels, stringMapTerm(p.Metadata.Labels)),
-		ast.Item(keyAnnotations, stringMapTerm(p.Metadata.Annotations)),
+		ast.Item(keyLabels, stringMapTerm(in.podLabels)),
+		ast.Item(keyAnnotations, stringMapTerm(in.podAnnotations)),
+		ast.Item(keyResourceClaims, claimsTerm(in.claims)),
 		ast.Item(keyRuntimeClass, ast.StringTerm(p.RuntimeClassName())),
 		ast.Item(keyNodeName, ast.StringTerm(p.Spec.NodeName)),
 		ast.Item(keyNodeSelector, stringMapTerm(p.Spec.NodeSelector)),

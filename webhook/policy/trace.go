@@ -87,11 +87,8 @@ func (e *Engine) Trace(ctx context.Context, req Request) (*Trace, error) {
 	if prog.trace.err != nil {
 		return nil, prog.trace.err
 	}
-	key, err := inputKey(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	input, err := e.input(req, key)
+	in := e.current.Load().reads.project(ctx, req)
+	input, err := e.input(req, &in)
 	if err != nil {
 		return nil, err
 	}

@@ -109,8 +109,8 @@ func Run(ctx context.Context, o Options) error {
 	policyMetrics.observePolicy(engine)
 	stopping := &atomic.Bool{} // set when the drain starts
 	server := mgr.GetWebhookServer()
-	server.Register(webhook.MutatePath, closeWhileDraining(stopping, webhook.NewHandler(pipeline.Mutate)))
-	server.Register(webhook.ValidatePath, closeWhileDraining(stopping, webhook.NewHandler(pipeline.Validate)))
+	server.Register(webhook.MutatePath, closeWhileDraining(stopping, pipeline.MutateHandler()))
+	server.Register(webhook.ValidatePath, closeWhileDraining(stopping, pipeline.ValidateHandler()))
 
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err
