@@ -40,7 +40,9 @@ func TestAnswersLikeTheBaseline(t *testing.T) {
 	ours := newMux(p, view, "runtimeguard-system")
 
 	edit := func(f func(*corev1.Pod)) *corev1.Pod { pod := review.Pod(); f(pod); return pod }
-	class := func(name string) func(*corev1.Pod) { return func(p *corev1.Pod) { p.Spec.RuntimeClassName = ptr.To(name) } }
+	class := func(name string) func(*corev1.Pod) {
+		return func(p *corev1.Pod) { p.Spec.RuntimeClassName = ptr.To(name) }
+	}
 	cases := []struct {
 		name string
 		pod  *corev1.Pod
