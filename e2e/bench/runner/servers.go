@@ -20,15 +20,15 @@ import (
 
 // server is one webhook process under test.
 type server struct {
-	name  string
-	cmd   *exec.Cmd
-	done  chan struct{}
-	url   string // where the load generator posts (the mutating webhook)
+	name string
+	cmd  *exec.Cmd
+	done chan struct{}
+	url  string // where the load generator posts (the mutating webhook)
 	// validateURL is the validating webhook ("" when the server has none).
 	validateURL string
-	ready string // URL that answers 200 when ready
-	log   string
-	start time.Time
+	ready       string // URL that answers 200 when ready
+	log         string
+	start       time.Time
 	// readyAfter is the time from process start to the first ready answer.
 	readyAfter time.Duration
 }
