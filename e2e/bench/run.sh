@@ -94,7 +94,7 @@ if wants profile; then
 	{
 		echo
 		echo "### Where an admission's CPU goes (\`bench-runner profile\`: webhook.NewHandler around the Pipeline as serve wires it, in-process, no TLS; 100 nodes)"
-		for args in "" "--validate" "--unique --n 5000" "--mix realistic --n 10000"; do
+		for args in "--mix template" "--mix template --validate" "--unique --n 5000" "--mix realistic --n 10000"; do
 			echo
 			echo "#### \`bench-runner profile $args\`"
 			echo
