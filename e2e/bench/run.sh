@@ -5,7 +5,7 @@
 #
 # Knobs (environment): BENCH_ROUNDS (3), BENCH_REQUESTS (8000 per c=8 round),
 # BENCH_NODES / BENCH_NAMESPACES (5000 / 10000, the real API server part), BENCH_SKIP
-# (space-separated parts to skip: gobench http placement scaling cluster), BENCHTIME (go test -benchtime, 500ms).
+# (space-separated parts to skip: gobench http placement scaling cluster profile), BENCHTIME (go test -benchtime, 500ms).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -26,11 +26,12 @@ SECONDS=0
 step() { printf '==> [%3ds] %s\n' "$SECONDS" "$*" >&2; }
 wants() { [[ $skip != *" $1 "* ]]; }
 
-step "building the tools (cached by make tools), runtimeguard, the baseline and the runner"
+step "building the tools (cached by make tools), runtimeguard, the Go contenders and the runner"
 e2e/tools/build.sh opa etcd kube
 # The baseline is built exactly like the product binary, so only the code differs.
 CGO_ENABLED=0 $GO build -trimpath -ldflags "-s -w" -o "$bin/runtimeguard" ./cmd/runtimeguard
 CGO_ENABLED=0 $GO build -trimpath -ldflags "-s -w" -o "$bin/bench-baseline" ./e2e/bench/baseline
+CGO_ENABLED=0 $GO build -trimpath -ldflags "-s -w" -o "$bin/bench-minimal" ./e2e/bench/minimal
 CGO_ENABLED=0 $GO build -trimpath -o "$bin/bench-runner" ./e2e/bench/runner
 CGO_ENABLED=0 $GO build -trimpath -o "$bin/loadgen" ./e2e/bench/loadgen
 "$bin/runtimeguard" dev-certs --dir "$out/certs" >/dev/null
@@ -69,12 +70,12 @@ if wants gobench; then
 fi
 
 if wants http; then
-	step "webhook servers: runtimeguard, Go baseline, opa run --server ($rounds interleaved rounds)"
+	step "webhook servers: runtimeguard, Go baseline, minimal webhook, opa run --server ($rounds interleaved rounds)"
 	"$bin/bench-runner" http "${common[@]}" --rounds "$rounds" --requests "$requests" 2> >(tee "$out/logs/http.log" >&2) | tee -a "$report"
 fi
 
 if wants placement; then
-	step "placement mixes at $nodes nodes, $namespaces namespaces: runtimeguard and the Go baseline ($rounds interleaved rounds)"
+	step "placement mixes at $nodes nodes, $namespaces namespaces: runtimeguard, the Go baseline and the minimal webhook ($rounds interleaved rounds)"
 	"$bin/bench-runner" placement "${common[@]}" --rounds "$rounds" --requests "$requests" --nodes "$nodes" --namespaces "$namespaces" 2> >(tee "$out/logs/placement.log" >&2) | tee -a "$report"
 fi
 
@@ -86,6 +87,21 @@ fi
 if wants cluster; then
 	step "start-up and memory against a real kube-apiserver ($nodes nodes, $namespaces namespaces)"
 	"$bin/bench-runner" cluster "${common[@]}" --nodes "$nodes" --namespaces "$namespaces" 2> >(tee "$out/logs/cluster.log" >&2) | tee -a "$report"
+fi
+
+if wants profile; then
+	step "where a call's CPU goes: runner profile (the handler serve registers, in-process, under pprof)"
+	{
+		echo
+		echo "### Where an admission's CPU goes (\`bench-runner profile\`: webhook.NewHandler around the Pipeline as serve wires it, in-process, no TLS; 100 nodes)"
+		for args in "--mix template" "--mix template --validate" "--unique --n 5000" "--mix realistic --n 10000"; do
+			echo
+			echo "#### \`bench-runner profile $args\`"
+			echo
+			# shellcheck disable=SC2086 # args is a list of flags
+			"$bin/bench-runner" profile $args 2>"$out/logs/profile.log"
+		done
+	} | tee -a "$report"
 fi
 
 echo >>"$report"

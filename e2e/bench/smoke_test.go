@@ -51,15 +51,16 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// TestToolsBuildAndRun builds loadgen, baseline, genfixtures and runner, then runs them: the
-// fixtures generator, the baseline webhook as a process with the load generator verifying 200
-// answers over HTTP/1.1 and 100 over HTTP/2, and the runner's in-process scaling measurement
-// on the two smallest clusters.
+// TestToolsBuildAndRun builds loadgen, baseline, minimal, genfixtures and runner, then runs
+// them: the fixtures generator, the baseline webhook as a process with the load generator
+// verifying 200 answers over HTTP/1.1 and 100 over HTTP/2, the minimal webhook on both paths
+// with the benchmark Pod, distinct Pods and the realistic mix, the runner's in-process scaling
+// measurement on the two smallest clusters and its profile table.
 func TestToolsBuildAndRun(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "bin")
-	build := exec.Command("go", "build", "-o", bin+"/", "./loadgen", "./baseline", "./genfixtures", "./runner")
+	build := exec.Command("go", "build", "-o", bin+"/", "./loadgen", "./baseline", "./minimal", "./genfixtures", "./runner")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
@@ -127,6 +128,43 @@ func TestToolsBuildAndRun(t *testing.T) {
 		t.Errorf("loadgen did not refuse a non-loopback target: %v\n%s", err, b)
 	}
 
+	// The minimal webhook, both paths: each answer verified like every contender's.
+	port, health = freePort(t), freePort(t)
+	minimal := exec.Command(filepath.Join(bin, "minimal"), "--cluster="+clusterFile, "--cert-dir="+certDir,
+		"--bind-address=127.0.0.1", "--port="+strconv.Itoa(port), fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", health))
+	var minimalLog bytes.Buffer
+	minimal.Stdout, minimal.Stderr = &minimalLog, &minimalLog
+	if err := minimal.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = minimal.Process.Kill(); _ = minimal.Wait() })
+	waitReady(t, fmt.Sprintf("http://127.0.0.1:%d/readyz", health), &minimalLog)
+	mutate, validate := fmt.Sprintf("https://127.0.0.1:%d/mutate-v1-pod", port), fmt.Sprintf("https://127.0.0.1:%d/validate-v1-pod", port)
+	pid = strconv.Itoa(minimal.Process.Pid)
+	for _, args := range [][]string{
+		{"--url=" + mutate},
+		{"--url=" + mutate, "--unique"},
+		{"--url=" + mutate, "--mix=realistic"},
+		{"--url=" + validate, "--validate"},
+		{"--url=" + validate, "--validate", "--unique"},
+		{"--url=" + validate, "--validate", "--mix=realistic"},
+	} {
+		out = run("loadgen", append(args, "--ca="+ca, "--requests=100", "--warmup=10", "--concurrency=4", "--nodes=30", "--server-pid="+pid, "--label=smoke-minimal")...)
+		if !strings.Contains(out, "err=0") || !strings.Contains(out, "cpu/adm=") {
+			t.Errorf("loadgen %v against the minimal webhook: %s", args, out)
+		}
+	}
+	// The validating webhook denies the benchmark Pod that names no class: verification says so.
+	cmd = exec.Command(filepath.Join(bin, "loadgen"), "--url="+validate, "--ca="+ca, "--requests=10", "--warmup=0", "--expect-class=")
+	if b, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(b), "not allowed") {
+		t.Errorf("loadgen accepted the validating webhook's answers for a Pod without a class: %v\n%s", err, b)
+	}
+
+	out = run("runner", "profile", "--n=300", "--top=5", "--validate", "--mix=realistic", "--nodes=30")
+	if !strings.Contains(out, "/validate-v1-pod, mix realistic") || !strings.Contains(out, "Top 5 functions by cumulative") || !strings.Contains(out, "| function | flat us/adm. |") {
+		t.Errorf("runner profile output: %s", out)
+	}
+
 	out = run("runner", "scaling", "--sizes=2", "--rounds=1", "--hits=200", "--misses=20", "--e2e-rounds=0")
 	if !strings.Contains(out, "| 100 nodes, 10 classes, 100 namespaces |") {
 		t.Errorf("runner scaling output: %s", out)
@@ -159,28 +197,37 @@ func TestRuntimeguardServesTheBenchmarkReview(t *testing.T) {
 	go func() { done <- serve.Run(ctx, o) }()
 	t.Cleanup(func() { cancel(); <-done })
 	waitReady(t, "http://"+o.HealthProbeBindAddress+"/readyz", nil)
-	for _, unique := range []bool{false, true} {
-		res, err := load.Run(ctx, load.Config{URL: fmt.Sprintf("https://127.0.0.1:%d/mutate-v1-pod", o.Port), RootCAs: dc.CertPool(),
-			Concurrency: 4, Requests: 200, Warmup: 10, Unique: unique, ExpectClass: review.ExpectedClass, ServerPID: os.Getpid()})
-		if err != nil {
-			t.Fatal(err)
+	for _, validate := range []bool{false, true} {
+		url := fmt.Sprintf("https://127.0.0.1:%d/mutate-v1-pod", o.Port)
+		if validate {
+			url = fmt.Sprintf("https://127.0.0.1:%d/validate-v1-pod", o.Port)
 		}
-		if res.Errors != 0 || res.Requests != 200 {
-			t.Fatalf("unique=%v: %s", unique, res)
+		for _, unique := range []bool{false, true} {
+			res, err := load.Run(ctx, load.Config{URL: url, RootCAs: dc.CertPool(), Validate: validate,
+				Concurrency: 4, Requests: 200, Warmup: 10, Unique: unique, ExpectClass: review.ExpectedClass, ServerPID: os.Getpid()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Errors != 0 || res.Requests != 200 {
+				t.Fatalf("validate=%v unique=%v: %s", validate, unique, res)
+			}
 		}
-	}
-	for _, mix := range []string{"pool", "bound"} {
-		vs, err := review.Mix(mix, 30)
-		if err != nil {
-			t.Fatal(err)
+		mixes, mix := []string{"pool", "bound", "realistic"}, review.Mix
+		if validate {
+			mixes, mix = []string{"template", "realistic"}, review.ValidateMix
 		}
-		res, err := load.Run(ctx, load.Config{URL: fmt.Sprintf("https://127.0.0.1:%d/mutate-v1-pod", o.Port), RootCAs: dc.CertPool(),
-			Concurrency: 4, Requests: 120, Warmup: 12, Mix: vs})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res.Errors != 0 || res.Requests != 120 {
-			t.Fatalf("mix %s: %s", mix, res)
+		for _, m := range mixes {
+			vs, err := mix(m, 30)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := load.Run(ctx, load.Config{URL: url, RootCAs: dc.CertPool(), Concurrency: 4, Requests: 120, Warmup: 12, Mix: vs})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Errors != 0 || res.Requests != 120 {
+				t.Fatalf("validate=%v mix %s: %s", validate, m, res)
+			}
 		}
 	}
 }

@@ -53,12 +53,16 @@ type Config struct {
 	Unique bool
 	// ExpectClass is the class the patch must set ("" expects no patch).
 	ExpectClass string
+	// Validate sends the Pod to the validating webhook with spec.runtimeClassName already set to
+	// ExpectClass (as the mutating webhook left it) and expects it allowed without a patch or a
+	// warning.
+	Validate bool
 	// ServerPID, when set, is the server process whose CPU and memory are charged.
 	ServerPID int
-	// Template is the review to send (default: review.Pod()).
+	// Template is the review to send (default: review.Pod(), naming ExpectClass with Validate).
 	Template *review.Template
-	// Mix, when set, replaces Template and ExpectClass: request i sends Mix[i%len(Mix)] and
-	// verifies that variant's class.
+	// Mix, when set, replaces Template, ExpectClass and Validate: request i sends
+	// Mix[i%len(Mix)] and verifies that variant's answer.
 	Mix []review.Variant
 	// Timeout bounds one request (default 10 s).
 	Timeout time.Duration
@@ -201,11 +205,6 @@ func (r *runner) do(c *http.Client, body []byte) ([]byte, error) {
 	n := i % uint64(len(r.cfg.Mix))
 	v := &r.cfg.Mix[n]
 	body = v.Template.Body(body, i, r.cfg.Unique)
-	if v.Node != nil {
-		if err := v.Template.SetNode(body, v.Node(i)); err != nil {
-			return body, err
-		}
-	}
 	req, err := http.NewRequest(http.MethodPost, r.cfg.URL, bytes.NewReader(body))
 	if err != nil {
 		return body, err
@@ -254,19 +253,26 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
 	}
-	if cfg.Template == nil {
-		t, err := review.NewTemplate(review.Pod())
-		if err != nil {
-			return nil, err
-		}
-		cfg.Template = t
-	}
 	if len(cfg.Mix) == 0 {
-		cfg.Mix = []review.Variant{{Name: "template", Template: cfg.Template, Class: cfg.ExpectClass}}
+		if cfg.Validate && cfg.ExpectClass == "" {
+			return nil, errors.New("validate: give the class the Pod names (ExpectClass)")
+		}
+		if cfg.Template == nil {
+			pod := review.Pod()
+			if cfg.Validate {
+				pod.Spec.RuntimeClassName = &cfg.ExpectClass
+			}
+			t, err := review.NewTemplate(pod)
+			if err != nil {
+				return nil, err
+			}
+			cfg.Template = t
+		}
+		cfg.Mix = []review.Variant{{Name: "template", Template: cfg.Template, Class: cfg.ExpectClass, Validate: cfg.Validate}}
 	}
 	r := &runner{cfg: cfg}
 	for _, v := range cfg.Mix {
-		r.verifiers = append(r.verifiers, review.NewVerifier(v.Class))
+		r.verifiers = append(r.verifiers, v.Verifier())
 	}
 	if cfg.HTTP2 {
 		r.shared = &http.Client{Transport: newTransport(cfg, true), Timeout: cfg.Timeout}

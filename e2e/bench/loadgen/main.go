@@ -3,6 +3,7 @@
 //
 //	loadgen --url https://127.0.0.1:9443/mutate-v1-pod --ca bin/bench/certs/ca.crt \
 //	    --concurrency 8 --requests 20000 --duration 30s --server-pid PID
+//	loadgen --url https://127.0.0.1:9443/validate-v1-pod --validate --mix realistic ...
 //
 // Closed loop by default (--concurrency requests in flight); --rate R switches to open loop
 // (R requests/s at fixed intervals, latency measured from each request's scheduled time).
@@ -51,10 +52,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.DurationVar(&cfg.Duration, "duration", 60*time.Second, "measured time (upper bound)")
 	fs.IntVar(&cfg.Warmup, "warmup", 1000, "unmeasured warm-up requests")
 	fs.BoolVar(&cfg.Unique, "unique", false, "a distinct Pod per request (defeats decision caches)")
-	fs.StringVar(&cfg.ExpectClass, "expect-class", review.ExpectedClass, "runtime class the patch must set (\"\": expect no patch)")
+	fs.StringVar(&cfg.ExpectClass, "expect-class", review.ExpectedClass, "runtime class the patch must set (\"\": expect no patch); with --validate, the class the Pod names")
+	fs.BoolVar(&cfg.Validate, "validate", false, "for the validating webhook (--url .../validate-v1-pod): every Pod names the class the mutating webhook gives it, and each answer must allow it without a patch or a warning")
 	fs.IntVar(&cfg.ServerPID, "server-pid", 0, "server process to charge CPU and memory to (from /proc)")
 	fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
-	fs.StringVar(&mix, "mix", "", "send a mix of Pods, each verified against its own expected class: pool or bound (docs/benchmarks.md); replaces --expect-class")
+	fs.StringVar(&mix, "mix", "", "send a mix of Pods, each verified against its own expected answer: template, pool, bound or realistic (docs/benchmarks.md); replaces --expect-class")
 	fs.IntVar(&nodes, "nodes", 5000, "nodes of the generated cluster the server holds (--mix bound pins Pods to them)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -73,10 +75,14 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if !cfg.RootCAs.AppendCertsFromPEM(pem) {
 		return fmt.Errorf("%s holds no PEM certificate", caFile)
 	}
-	if mix != "" {
-		if cfg.Mix, err = review.Mix(mix, nodes); err != nil {
-			return err
-		}
+	switch {
+	case mix != "" && cfg.Validate:
+		cfg.Mix, err = review.ValidateMix(mix, nodes)
+	case mix != "":
+		cfg.Mix, err = review.Mix(mix, nodes)
+	}
+	if err != nil {
+		return err
 	}
 	res, err := load.Run(ctx, cfg)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 
 	admissionv1 "k8s.io/api/admission/v1"
@@ -38,30 +39,18 @@ const (
 // ExpectedClass is the class every server must inject for the benchmark Pod.
 const ExpectedClass = "gvisor"
 
-// uidPlaceholder is replaced per request; it has the length of a UUID so the body size never
-// changes.
+// uidPlaceholder is replaced per request with UID(i).
 const uidPlaceholder = "UIDUIDUI-UIDU-4UID-8UID-UIDUIDUIDUID"
-
-// PodJSON returns the benchmark Pod as JSON; unique gives Pod i its own pod-template-hash (and
-// names), like Body.
-func PodJSON(i uint64, unique bool) []byte {
-	raw, err := json.Marshal(Pod())
-	if err != nil {
-		panic(err)
-	}
-	if unique {
-		raw = bytes.ReplaceAll(raw, []byte(variantPlaceholder), []byte(variant(i)))
-	}
-	return raw
-}
 
 func variant(i uint64) string {
 	v := strconv.FormatUint(i%(1<<40), 36)
 	return "0000000000"[:len(variantPlaceholder)-len(v)] + v
 }
 
-// variantPlaceholder is the value of the pod-template-hash label; Unique mode replaces it per
-// request so that every Pod is a distinct policy input (a decision-cache miss).
+// variantPlaceholder is the value of the pod-template-hash label; unique mode replaces it per
+// request, with the first container's name (containerPlaceholder): the container name is what
+// makes every Pod a distinct policy input (a decision-cache miss), since a cache keyed on what
+// the policy reads ignores pod-template-hash.
 const variantPlaceholder = "7d9f8c6b5x"
 
 // Pod returns the benchmark Pod.
@@ -198,18 +187,43 @@ func Pod() *corev1.Pod {
 	}
 }
 
-// Template is a marshalled AdmissionReview with placeholders for the request uid and the
-// variant label. Body fills them in without re-marshalling.
+// Template is a marshalled AdmissionReview with placeholders: the request uid, the
+// pod-template-hash variant, the first container's name, and any Field of the template. Body
+// fills them in without re-marshalling.
 type Template struct {
-	raw        []byte
-	uidAt      []int
-	variantAt  []int
-	nodeAt     []int
+	raw   []byte
+	holes []hole // sorted by offset
+	// ObjectSize is the length of the marshalled Pod with its placeholders.
 	ObjectSize int
 }
 
-// NewTemplate marshals the review of pod once.
-func NewTemplate(pod *corev1.Pod) (*Template, error) {
+// hole is one occurrence of a placeholder in raw.
+type hole struct {
+	at, n int
+	value func(i uint64, unique bool) string
+}
+
+// Field is a value that changes per request: every occurrence of Placeholder in the marshalled
+// review is replaced with Value(i) for request i. Placeholders must be distinctive (no other
+// text of the review contains them) and values need no JSON escaping.
+type Field struct {
+	Placeholder string
+	Value       func(i uint64) string
+}
+
+// containerPlaceholder stands for the first container's name in a template; unique mode gives
+// every request its own name (containers[].name is in the policy input, unlike most labels).
+const containerPlaceholder = "ctr-name-placeholder"
+
+// NewTemplate marshals the review of pod once. In unique mode the pod-template-hash variant
+// and the first container's name change per request, so each Pod is a distinct policy input.
+func NewTemplate(pod *corev1.Pod, fields ...Field) (*Template, error) {
+	pod = pod.DeepCopy()
+	var containerName string
+	if len(pod.Spec.Containers) > 0 {
+		containerName = pod.Spec.Containers[0].Name
+		pod.Spec.Containers[0].Name = containerPlaceholder
+	}
 	object, err := json.Marshal(pod)
 	if err != nil {
 		return nil, err
@@ -224,7 +238,7 @@ func NewTemplate(pod *corev1.Pod) (*Template, error) {
 			RequestResource: &metav1.GroupVersionResource{Version: "v1", Resource: "pods"},
 			Namespace:       pod.Namespace,
 			Operation:       admissionv1.Create,
-			UserInfo: authnUser("system:serviceaccount:kube-system:replicaset-controller",
+			UserInfo: authnUser("system:serviceaccount:kube-system:"+creator(pod),
 				"system:serviceaccounts", "system:serviceaccounts:kube-system", "system:authenticated"),
 			Object:  runtime.RawExtension{Raw: object},
 			DryRun:  ptr.To(false),
@@ -236,16 +250,44 @@ func NewTemplate(pod *corev1.Pod) (*Template, error) {
 		return nil, err
 	}
 	t := &Template{raw: raw, ObjectSize: len(object)}
-	t.uidAt = indexAll(raw, []byte(uidPlaceholder))
-	t.variantAt = indexAll(raw, []byte(variantPlaceholder))
-	t.nodeAt = indexAll(raw, []byte(NodePlaceholder))
-	if len(t.uidAt) != 1 {
-		return nil, fmt.Errorf("uid placeholder found %d times", len(t.uidAt))
+	add := func(placeholder string, value func(uint64, bool) string) int {
+		at := indexAll(raw, []byte(placeholder))
+		for _, a := range at {
+			t.holes = append(t.holes, hole{at: a, n: len(placeholder), value: value})
+		}
+		return len(at)
+	}
+	if n := add(uidPlaceholder, func(i uint64, _ bool) string { return UID(i) }); n != 1 {
+		return nil, fmt.Errorf("uid placeholder found %d times", n)
+	}
+	add(variantPlaceholder, func(i uint64, unique bool) string {
+		if unique {
+			return variant(i)
+		}
+		return variantPlaceholder
+	})
+	add(containerPlaceholder, func(i uint64, unique bool) string {
+		if unique {
+			return containerName + "-" + variant(i)
+		}
+		return containerName
+	})
+	for _, f := range fields {
+		value := f.Value
+		if add(f.Placeholder, func(i uint64, _ bool) string { return value(i) }) == 0 {
+			return nil, fmt.Errorf("placeholder %q is not in the review", f.Placeholder)
+		}
+	}
+	slices.SortFunc(t.holes, func(a, b hole) int { return a.at - b.at })
+	for k := 1; k < len(t.holes); k++ {
+		if prev := t.holes[k-1]; prev.at+prev.n > t.holes[k].at {
+			return nil, fmt.Errorf("placeholders overlap at byte %d", t.holes[k].at)
+		}
 	}
 	return t, nil
 }
 
-// Size is the length of every body.
+// Size is the length of the template (bodies differ by what the placeholders expand to).
 func (t *Template) Size() int { return len(t.raw) }
 
 // UID returns the uid of request i: UUID-shaped, unique per request.
@@ -254,29 +296,32 @@ func UID(i uint64) string {
 }
 
 // Body writes request i's review into dst (reused) and returns it. unique replaces the
-// pod-template-hash label and the names that embed it with a per-request value.
+// pod-template-hash label (and the names that embed it) and the first container's name with
+// per-request values.
 func (t *Template) Body(dst []byte, i uint64, unique bool) []byte {
-	dst = append(dst[:0], t.raw...)
-	copy(dst[t.uidAt[0]:], UID(i))
-	if unique {
-		v := variant(i)
-		for _, at := range t.variantAt {
-			copy(dst[at:], v)
-		}
+	dst = dst[:0]
+	last := 0
+	for _, h := range t.holes {
+		dst = append(dst, t.raw[last:h.at]...)
+		dst = append(dst, h.value(i, unique)...)
+		last = h.at + h.n
 	}
-	return dst
+	return append(dst, t.raw[last:]...)
 }
 
-// SetNode writes node (a name as long as NodePlaceholder) where the template has the
-// placeholder, in a body Body returned.
-func (t *Template) SetNode(body []byte, node string) error {
-	if len(node) != len(NodePlaceholder) {
-		return fmt.Errorf("node name %q: want %d characters", node, len(NodePlaceholder))
+// creator is the service account of the controller that creates pod, from its owner.
+func creator(pod *corev1.Pod) string {
+	if len(pod.OwnerReferences) > 0 {
+		switch pod.OwnerReferences[0].Kind {
+		case "StatefulSet":
+			return "statefulset-controller"
+		case "Job":
+			return "job-controller"
+		case "DaemonSet":
+			return "daemon-set-controller"
+		}
 	}
-	for _, at := range t.nodeAt {
-		copy(body[at:], node)
-	}
-	return nil
+	return "replicaset-controller"
 }
 
 func indexAll(b, sub []byte) []int {
@@ -316,27 +361,30 @@ type Answer struct {
 		PatchType *string           `json:"patchType"`
 		Status    json.RawMessage   `json:"status"`
 		Audit     map[string]string `json:"auditAnnotations"`
+		Warnings  []string          `json:"warnings"`
 	} `json:"response"`
 }
 
-// Verifier checks answers against the expected patch.
+// Verifier checks answers: allowed, the uid echoed, no warning, and the expected patch (or none).
 type Verifier struct {
 	class   string
 	wantB64 string
-	wantOps []map[string]any
-	NoPatch bool // expect allowed without a patch (for exempt or no-requirement pods)
+	NoPatch bool // expect allowed without a patch (for exempt or no-requirement pods, and validation)
 }
 
-// NewVerifier expects the patch that sets class ("" expects an allowed answer without patch).
+// NewVerifier expects the mutating answer that sets class ("" expects an allowed answer
+// without patch).
 func NewVerifier(class string) *Verifier {
 	v := &Verifier{class: class, NoPatch: class == ""}
 	if class != "" {
-		p := ExpectedPatch(class)
-		v.wantB64 = base64.StdEncoding.EncodeToString(p)
-		_ = json.Unmarshal(p, &v.wantOps)
+		v.wantB64 = base64.StdEncoding.EncodeToString(ExpectedPatch(class))
 	}
 	return v
 }
+
+// NewValidateVerifier expects the validating answer for a Pod that already names the class it
+// needs: allowed, no patch, no warning.
+func NewValidateVerifier() *Verifier { return &Verifier{NoPatch: true} }
 
 // Verify checks one answer body for request uid.
 func (v *Verifier) Verify(body []byte, uid string) error {
@@ -352,10 +400,12 @@ func (v *Verifier) Verify(body []byte, uid string) error {
 		return fmt.Errorf("answer uid %q, want %q", r.UID, uid)
 	case !r.Allowed:
 		return fmt.Errorf("not allowed: %.300s", r.Status)
+	case len(r.Warnings) > 0:
+		return fmt.Errorf("unexpected warnings %.300q", r.Warnings)
 	}
 	if v.NoPatch {
-		if r.Patch != "" {
-			return fmt.Errorf("unexpected patch %q", r.Patch)
+		if r.Patch != "" || r.PatchType != nil {
+			return fmt.Errorf("unexpected patch %q (patchType %v)", r.Patch, r.PatchType)
 		}
 		return nil
 	}

@@ -1,8 +1,8 @@
 // Command runner drives runtimeguard's benchmarks (docs/benchmarks.md); e2e/bench/run.sh
 // builds what it needs and calls it.
 //
-//	runner http      the three webhook servers under load, interleaved rounds, one table
-//	runner placement runtimeguard and the baseline under mixes of Pods with placement constraints
+//	runner http      the four webhook servers under load, interleaved rounds, one table
+//	runner placement runtimeguard and the Go webhooks under mixes of Pods with placement constraints
 //	runner scaling   decision cost against cluster size, in-process and end to end
 //	runner cluster   start-up time and memory against a real kube-apiserver with 5,000 Nodes
 //	runner profile   the in-process admission handler under pprof (--cpuprofile, --memprofile)
@@ -61,7 +61,7 @@ type common struct {
 
 func commonFlags(fs *flag.FlagSet) common {
 	return common{
-		bin:   fs.String("bin", "bin", "directory of runtimeguard, bench-baseline and opa"),
+		bin:   fs.String("bin", "bin", "directory of runtimeguard, bench-baseline, bench-minimal and opa"),
 		out:   fs.String("out", "bin/bench", "working directory (fixtures, logs)"),
 		certs: fs.String("certs", "bin/bench/certs", "directory of ca.crt, tls.crt, tls.key (runtimeguard dev-certs)"),
 	}

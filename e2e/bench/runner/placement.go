@@ -31,20 +31,20 @@ func placementScenarios(n int) []scenario {
 	}
 }
 
-// runPlacement is `runner placement`: runtimeguard and the Go baseline (which makes the same
-// placement check) on a large generated cluster, under mixes of Pods with placement
+// runPlacement is `runner placement`: runtimeguard, the Go baseline and the minimal webhook
+// (which make the same placement check) on a large generated cluster, under mixes of Pods with placement
 // constraints (review.Mix), interleaved over rounds.
 func runPlacement(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("placement", flag.ContinueOnError)
 	c := commonFlags(fs)
-	rounds := fs.Int("rounds", 3, "rounds of [runtimeguard, baseline]")
+	rounds := fs.Int("rounds", 3, "rounds of [runtimeguard, baseline, minimal]")
 	n := fs.Int("requests", 8000, "requests per round and mix in the c=8 scenario")
 	size := fixtures.Size{}
 	fs.IntVar(&size.Nodes, "nodes", 5000, "nodes in the fixture cluster")
 	fs.IntVar(&size.Classes, "classes", 10, "runtime classes in the fixture cluster")
 	fs.IntVar(&size.Namespaces, "namespaces", 10000, "namespaces in the fixture cluster")
 	mixes := fs.String("mixes", "pool,bound", "mixes to send (review.Mix)")
-	only := fs.String("servers", "runtimeguard,baseline", "servers to run")
+	only := fs.String("servers", "runtimeguard,baseline,minimal", "servers to run")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -68,15 +68,7 @@ func runPlacement(ctx context.Context, args []string, out io.Writer) error {
 	res := results{} // server -> "mix scenario" -> rounds
 	for round := 1; round <= *rounds; round++ {
 		for _, name := range servers {
-			var s *server
-			switch name {
-			case "runtimeguard":
-				s, err = e.startRuntimeguard(ctx, clusterFile, "")
-			case "baseline":
-				s, err = e.startBaseline(ctx, clusterFile)
-			default:
-				return fmt.Errorf("unknown server %q", name)
-			}
+			s, err := e.startServer(ctx, name, clusterFile, "", nil)
 			if err != nil {
 				return err
 			}
@@ -112,8 +104,8 @@ func printPlacement(out io.Writer, res results, servers, mixes []string, variant
 		}
 		fmt.Fprintf(out, "- `%s`: %s (%s)\n", m, review.Mixes[m], strings.Join(vs, "; "))
 	}
-	fmt.Fprintln(out, "\n| mix | scenario | server | admissions/s | p50 ms | p99 ms | server CPU ms per 1,000 | runtimeguard / baseline CPU (rounds) | client CPU ms per 1,000 | other processes' CPU | peak RSS MiB |")
-	fmt.Fprintln(out, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(out, "\n| mix | scenario | server | admissions/s | p50 ms | p99 ms | server CPU ms per 1,000 | runtimeguard / baseline CPU (rounds) | runtimeguard / minimal CPU (rounds) | client CPU ms per 1,000 | other processes' CPU | peak RSS MiB |")
+	fmt.Fprintln(out, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, m := range mixes {
 		for _, sc := range placementScenarios(0) {
 			key := m + " " + sc.name
@@ -126,22 +118,23 @@ func printPlacement(out io.Writer, res results, servers, mixes []string, variant
 				for _, r := range rs {
 					hwm = max(hwm, r.ServerHWM)
 				}
-				ratio := "-"
-				if name == "runtimeguard" {
-					if rb := res["baseline"][key]; len(rb) > 0 {
-						var xs []float64
-						for i := 0; i < min(len(rs), len(rb)); i++ {
-							xs = append(xs, cpuPer1k(rs[i])/cpuPer1k(rb[i]))
-						}
-						sort.Float64s(xs)
-						ratio = fmt.Sprintf("%.2fx (%.2f-%.2f)", median(xs), xs[0], xs[len(xs)-1])
+				ratio := func(other string) string {
+					rb := res[other][key]
+					if name != "runtimeguard" || len(rb) == 0 {
+						return "-"
 					}
+					var xs []float64
+					for i := 0; i < min(len(rs), len(rb)); i++ {
+						xs = append(xs, cpuPer1k(rs[i])/cpuPer1k(rb[i]))
+					}
+					sort.Float64s(xs)
+					return fmt.Sprintf("%.2fx (%.2f-%.2f)", median(xs), xs[0], xs[len(xs)-1])
 				}
-				fmt.Fprintf(out, "| %s | %s | %s | %.0f | %s | %s | %.0f | %s | %.0f | %.0f%% | %s |\n", m, sc.name, name,
+				fmt.Fprintf(out, "| %s | %s | %s | %.0f | %s | %s | %.0f | %s | %s | %.0f | %.0f%% | %s |\n", m, sc.name, name,
 					median(pick(rs, func(r *load.Result) float64 { return r.Throughput })),
 					ms(median(pick(rs, func(r *load.Result) time.Duration { return r.P50 }))),
 					ms(median(pick(rs, func(r *load.Result) time.Duration { return r.P99 }))),
-					median(pick(rs, cpuPer1k)), ratio,
+					median(pick(rs, cpuPer1k)), ratio("baseline"), ratio("minimal"),
 					median(pick(rs, func(r *load.Result) float64 {
 						return float64(r.ClientCPU) / float64(time.Millisecond) * 1000 / float64(max(r.Requests, 1))
 					})),

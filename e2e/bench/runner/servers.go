@@ -11,19 +11,24 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
+
+	"github.com/runtimeguard/runtimeguard/webhook"
 )
 
 // server is one webhook process under test.
 type server struct {
-	name  string
-	cmd   *exec.Cmd
-	done  chan struct{}
-	url   string // where the load generator posts
-	ready string // URL that answers 200 when ready
-	log   string
-	start time.Time
+	name string
+	cmd  *exec.Cmd
+	done chan struct{}
+	url  string // where the load generator posts (the mutating webhook)
+	// validateURL is the validating webhook ("" when the server has none).
+	validateURL string
+	ready       string // URL that answers 200 when ready
+	log         string
+	start       time.Time
 	// readyAfter is the time from process start to the first ready answer.
 	readyAfter time.Duration
 }
@@ -110,6 +115,38 @@ func (e *env) startBaseline(ctx context.Context, clusterFile string) (*server, e
 		fmt.Sprintf("https://127.0.0.1:%d/mutate-v1-pod", p[0]), fmt.Sprintf("http://127.0.0.1:%d/readyz", p[1]))
 }
 
+// startMinimal starts the minimal hand-written webhook (net/http, one json.Unmarshal, the Go
+// decision).
+func (e *env) startMinimal(ctx context.Context, clusterFile string) (*server, error) {
+	p, err := freePorts(2)
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"--cert-dir=" + e.certDir, "--bind-address=127.0.0.1", "--port=" + strconv.Itoa(p[0]),
+		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", p[1]), "--namespace=runtimeguard-system", "--cluster=" + clusterFile}
+	return e.start(ctx, "minimal", filepath.Join(e.bin, "bench-minimal"), args,
+		fmt.Sprintf("https://127.0.0.1:%d/mutate-v1-pod", p[0]), fmt.Sprintf("http://127.0.0.1:%d/readyz", p[1]))
+}
+
+// startServer starts the server named name (runtimeguard, baseline, minimal or opa) on the
+// fixture cluster; opaData is the same cluster as OPA data.
+func (e *env) startServer(ctx context.Context, name, clusterFile, opaData string, rgEnv []string) (*server, error) {
+	switch name {
+	case "runtimeguard":
+		return e.startRuntimeguard(ctx, clusterFile, "", rgEnv...)
+	case "baseline":
+		return e.startBaseline(ctx, clusterFile)
+	case "minimal":
+		return e.startMinimal(ctx, clusterFile)
+	case "opa":
+		if opaData == "" {
+			return nil, fmt.Errorf("server opa is not part of this benchmark")
+		}
+		return e.startOPA(ctx, opaData)
+	}
+	return nil, fmt.Errorf("unknown server %q (runtimeguard, baseline, minimal, opa)", name)
+}
+
 // startOPA starts `opa run --server` with the kube-mgmt style adapter around the default
 // policy; POST / answers with data.system.main.
 func (e *env) startOPA(ctx context.Context, opaData string) (*server, error) {
@@ -137,6 +174,9 @@ func (e *env) start(ctx context.Context, name, binary string, args []string, url
 	}
 	defer f.Close()
 	s := &server{name: name, url: url, ready: ready, log: log, done: make(chan struct{})}
+	if strings.HasSuffix(url, webhook.MutatePath) {
+		s.validateURL = strings.TrimSuffix(url, webhook.MutatePath) + webhook.ValidatePath
+	}
 	s.cmd = exec.Command(binary, args...)
 	s.cmd.Stdout, s.cmd.Stderr = f, f
 	s.cmd.Env = append(os.Environ(), environ...)
