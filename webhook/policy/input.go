@@ -200,7 +200,7 @@ func podTerm(p *Pod, in *projected) (*ast.Term, error) {
 		return nil, err
 	}
 	return ast.ObjectTerm(
-		ast.Item(keyGenerateName, ast.StringTerm(p.Metadata.GenerateName)),
+		ast.Item(keyGenerateName, ast.StringTerm(in.generateName)),
 		ast.Item(keyNamespace, ast.StringTerm(p.Metadata.Namespace)),
 		ast.Item(keyLabels, stringMapTerm(in.podLabels)),
 		ast.Item(keyAnnotations, stringMapTerm(in.podAnnotations)),

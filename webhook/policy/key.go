@@ -15,6 +15,7 @@ import (
 // and the Rego input are both built from it, so they cannot disagree.
 type projected struct {
 	nsLabels, nsAnnotations, podLabels, podAnnotations map[string]string
+	generateName                                       string
 	claims                                             []cluster.ResolvedClaim
 }
 
@@ -22,7 +23,12 @@ type projected struct {
 // cache is consulted: they are part of the key, so a template created later gives a new key
 // instead of a stale decision, and claim events need not move the cluster generation.
 func (r *Reads) project(ctx context.Context, req Request) projected {
+	generateName := ""
+	if r.PodGenerateName {
+		generateName = req.Pod.Metadata.GenerateName
+	}
 	return projected{
+		generateName:   generateName,
 		nsLabels:       r.NamespaceLabels.Filter(req.Namespace.Labels),
 		nsAnnotations:  r.NamespaceAnnotations.Filter(req.Namespace.Annotations),
 		podLabels:      r.PodLabels.Filter(req.Pod.Metadata.Labels),
@@ -45,7 +51,7 @@ func cacheKey(b []byte, req Request, in *projected) []byte {
 	k.strMap(in.nsLabels)
 	k.strMap(in.nsAnnotations)
 	p := req.Pod
-	k.str(p.Metadata.GenerateName)
+	k.str(in.generateName)
 	k.str(p.Metadata.Namespace)
 	k.strMap(in.podLabels)
 	k.strMap(in.podAnnotations)

@@ -15,6 +15,9 @@ import (
 // evaluation. Without data.config.reads the policy is given every label and annotation.
 type Reads struct {
 	PodLabels, NamespaceLabels, PodAnnotations, NamespaceAnnotations KeySet
+	// PodGenerateName says whether the policy reads input.pod.generateName, which is unique per
+	// Indexed Job Pod and per CronJob run (pod_fields: [generateName]).
+	PodGenerateName bool
 }
 
 // KeySet is a set of label or annotation keys: exact keys, and prefixes (keys ending in "/").
@@ -66,7 +69,10 @@ func (s *KeySet) add(key string) {
 }
 
 // readsFields are the lists an entry of data.config.reads may hold.
-var readsFields = []string{"pod_labels", "namespace_labels", "pod_annotations", "namespace_annotations"}
+var readsFields = []string{"pod_labels", "namespace_labels", "pod_annotations", "namespace_annotations", "pod_fields"}
+
+// podFields are the input.pod fields given only when declared in pod_fields.
+var podFields = []string{"generateName"}
 
 // readsOf reads data.config.reads: an object of entries, one per policy module that reads
 // labels or annotations (so that layered data files merge instead of conflicting), each with
@@ -77,14 +83,14 @@ func readsOf(data map[string]any) (*Reads, error) {
 	raw, declared := config["reads"]
 	if !declared {
 		all := KeySet{all: true}
-		return &Reads{all, all, all, all}, nil
+		return &Reads{all, all, all, all, true}, nil
 	}
 	entries, ok := raw.(map[string]any)
 	if !ok {
 		return nil, fmt.Errorf("data.config.reads is %s, want an object of entries (one per policy module)", typeName(raw))
 	}
 	r := &Reads{}
-	sets := map[string]*KeySet{"pod_labels": &r.PodLabels, "namespace_labels": &r.NamespaceLabels, "pod_annotations": &r.PodAnnotations, "namespace_annotations": &r.NamespaceAnnotations}
+	sets := map[string]*KeySet{"pod_fields": nil, "pod_labels": &r.PodLabels, "namespace_labels": &r.NamespaceLabels, "pod_annotations": &r.PodAnnotations, "namespace_annotations": &r.NamespaceAnnotations}
 	for _, name := range sortedKeys(entries) {
 		entry, ok := entries[name].(map[string]any)
 		if !ok {
@@ -98,6 +104,15 @@ func readsOf(data map[string]any) (*Reads, error) {
 			keys, ok := entry[field].([]any)
 			if !ok {
 				return nil, fmt.Errorf("data.config.reads.%s.%s is %s, want a list of keys", name, field, typeName(entry[field]))
+			}
+			if field == "pod_fields" {
+				for i, k := range keys {
+					if k != "generateName" {
+						return nil, fmt.Errorf("data.config.reads.%s.pod_fields[%d] is not a field runtimeguard gives only on request: the fields are %s", name, i, strings.Join(podFields, ", "))
+					}
+					r.PodGenerateName = true
+				}
+				continue
 			}
 			for i, k := range keys {
 				s, ok := k.(string)
@@ -149,6 +164,11 @@ func checkReads(set *Set, reads *Reads) error {
 	var problems []string
 	for _, file := range sortedModuleNames(set) {
 		ast.WalkRefs(set.Modules[file], func(ref ast.Ref) bool {
+			if !reads.PodGenerateName && len(ref) >= 3 && ref[0].Equal(ast.InputRootDocument) &&
+				ref[1].Equal(ast.StringTerm("pod")) && ref[2].Equal(ast.StringTerm("generateName")) {
+				problems = append(problems, fmt.Sprintf("%s:%d: reads %s, but data.config.reads does not declare it: add generateName to a config.reads entry's pod_fields",
+					file, ref[0].Location.Row, ref))
+			}
 			if len(ref) < 4 || !ref[0].Equal(ast.InputRootDocument) {
 				return false
 			}

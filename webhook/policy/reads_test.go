@@ -17,11 +17,13 @@ func TestPodsDifferingInUnreadLabelsShareADecision(t *testing.T) {
 	if err != nil || cached || first.Class != "gvisor" {
 		t.Fatalf("web-0: class %q cached=%v err=%v, want an evaluated gvisor", first.Class, cached, err)
 	}
-	for i, labels := range []string{
-		`"statefulset.kubernetes.io/pod-name":"web-1","apps.kubernetes.io/pod-index":"1"`,
-		`"batch.kubernetes.io/controller-uid":"3f1c","job-name":"nightly"`,
+	indexedJobPod := pod(`"batch.kubernetes.io/controller-uid":"3f1c","job-name":"nightly"`)
+	indexedJobPod.Metadata.GenerateName = "nightly-3-" // the default policy does not read it
+	for i, p := range []*Pod{
+		pod(`"statefulset.kubernetes.io/pod-name":"web-1","apps.kubernetes.io/pod-index":"1"`),
+		indexedJobPod,
 	} {
-		d, cached, err := e.Decide(t.Context(), request(t, v, "tenant-a", pod(labels)))
+		d, cached, err := e.Decide(t.Context(), request(t, v, "tenant-a", p))
 		if err != nil || !cached || d != first {
 			t.Errorf("pod %d: cached=%v same decision=%v err=%v, want the first decision from the cache", i+1, cached, d == first, err)
 		}
@@ -85,12 +87,22 @@ func TestReadsDeclarationErrors(t *testing.T) {
 		{
 			name:  "an unknown list is refused naming it",
 			files: map[string]string{"x.yaml": "config:\n  reads:\n    mine:\n      pod_label: [a]\n"},
-			want:  "data.config.reads.mine.pod_label is not known: an entry holds pod_labels, namespace_labels, pod_annotations, namespace_annotations",
+			want:  "data.config.reads.mine.pod_label is not known: an entry holds pod_labels, namespace_labels, pod_annotations, namespace_annotations, pod_fields",
 		},
 		{
 			name:  "a key that is not a string is refused naming its place",
 			files: map[string]string{"x.yaml": "config:\n  reads:\n    mine:\n      pod_labels: [1]\n"},
 			want:  "data.config.reads.mine.pod_labels[0] is a number, want a label or annotation key",
+		},
+		{
+			name:  "generateName read without pod_fields is refused with file and line",
+			files: map[string]string{"gen.rego": "package runtimeguard\n\nwarn contains input.pod.generateName if {\n\tinput.pod.generateName != \"\"\n}\n"},
+			want:  "gen.rego:3: reads input.pod.generateName, but data.config.reads does not declare it: add generateName to a config.reads entry's pod_fields",
+		},
+		{
+			name:  "pod_fields holds only fields given on request",
+			files: map[string]string{"x.yaml": "config:\n  reads:\n    mine:\n      pod_fields: [name]\n"},
+			want:  "data.config.reads.mine.pod_fields[0] is not a field runtimeguard gives only on request: the fields are generateName",
 		},
 		{
 			name:  "an entry that is a list is refused",

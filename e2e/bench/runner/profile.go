@@ -24,7 +24,7 @@ import (
 )
 
 // runProfile is `runner profile`: the admission handler `serve` registers
-// (webhook.NewHandler around the Pipeline's Mutate or Validate, the Pipeline built by
+// (Pipeline.MutateHandler or ValidateHandler, the Pipeline built by
 // Options.NewPipeline with Prometheus metrics, as serve builds it), called in-process with
 // review bodies, on one cluster size under pprof. It prints where a call's CPU goes as
 // markdown tables (top functions by flat and by cumulative time), for the report and for
@@ -58,10 +58,10 @@ func runProfile(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	handler, path := webhook.NewHandler(pipeline.Mutate), webhook.MutatePath
+	handler, path := pipeline.MutateHandler(), webhook.MutatePath
 	mix := review.Mix
 	if *validate {
-		handler, path, mix = webhook.NewHandler(pipeline.Validate), webhook.ValidatePath, review.ValidateMix
+		handler, path, mix = pipeline.ValidateHandler(), webhook.ValidatePath, review.ValidateMix
 	}
 	variants, err := mix(*mixName, size.Nodes)
 	if err != nil {
@@ -241,15 +241,12 @@ func harnessFunc(name string) bool {
 	case "main.main", "runtime.main", "runtime/pprof.Do":
 		return true
 	}
-	return strings.HasPrefix(name, "main.runProfile") && !strings.Contains(name, ".NewHandler.")
+	return strings.HasPrefix(name, "main.runProfile") && !strings.Contains(name, "Handler.")
 }
 
 // shortFunc drops the module path prefixes that make every row wide, and names the product's
 // closures the compiler inlined into runProfile after the product function.
 func shortFunc(name string) string {
-	if rest, ok := strings.CutPrefix(name, "main.runProfile.NewHandler."); ok {
-		return "webhook.NewHandler." + rest
-	}
 	for _, prefix := range []string{"github.com/runtimeguard/runtimeguard/", "github.com/open-policy-agent/opa/v1/", "sigs.k8s.io/controller-runtime/pkg/", "k8s.io/apimachinery/pkg/"} {
 		if strings.HasPrefix(name, prefix) {
 			return name[len(prefix):]
