@@ -66,6 +66,8 @@ func Parse(b []byte) (*Policy, error) {
 			Traits        map[string]*Trait `json:"traits"`
 			Classes       []ClassDef        `json:"classes"`
 			NoTraitLabels noTraitLabels     `json:"no_trait_labels"`
+			// Reads tells runtimeguard which labels to give the Rego; Go reads its own.
+			Reads map[string]any `json:"reads"`
 		} `json:"config"`
 	}
 	if err := yaml.UnmarshalStrict(b, &doc); err != nil {
