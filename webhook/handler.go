@@ -57,13 +57,8 @@ func (h *pipelineHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeReview(w, resp, gvk)
 		}
 	}()
-	if status, err := rd.readBody(r); err != nil {
-		writeReview(w, admission.Errored(int32(status), err), gvk)
-		return
-	}
-	in, err := rd.decode(true)
-	if err != nil {
-		writeReview(w, admission.Errored(http.StatusBadRequest, err), gvk)
+	in, ok := rd.read(w, r, true)
+	if !ok {
 		return
 	}
 	gvk, uid = in.gvk, in.req.UID

@@ -68,13 +68,8 @@ type funcHandler struct {
 func (h *funcHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rd := readers.Get().(*reader)
 	defer rd.release()
-	if status, err := rd.readBody(r); err != nil {
-		writeReview(w, admission.Errored(int32(status), err), admissionReviewKind)
-		return
-	}
-	in, err := rd.decode(false)
-	if err != nil {
-		writeReview(w, admission.Errored(http.StatusBadRequest, err), admissionReviewKind)
+	in, ok := rd.read(w, r, false)
+	if !ok {
 		return
 	}
 	writeReview(w, h.webhook.Handle(r.Context(), in.req), in.gvk)

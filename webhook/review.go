@@ -72,6 +72,21 @@ func (rd *reader) readBody(r *http.Request) (int, error) {
 	return http.StatusOK, nil
 }
 
+// read reads and decodes r's review (decodePod: see decode); when it cannot, it answers w
+// with the error itself, in v1, and returns false.
+func (rd *reader) read(w http.ResponseWriter, r *http.Request, decodePod bool) (incoming, bool) {
+	if status, err := rd.readBody(r); err != nil {
+		writeReview(w, admission.Errored(int32(status), err), admissionReviewKind)
+		return incoming{}, false
+	}
+	in, err := rd.decode(decodePod)
+	if err != nil {
+		writeReview(w, admission.Errored(http.StatusBadRequest, err), admissionReviewKind)
+		return incoming{}, false
+	}
+	return in, true
+}
+
 // release returns rd to the pool unless a huge body grew its buffer: those are rare, and
 // keeping megabytes per pooled reader would pin them.
 func (rd *reader) release() {
