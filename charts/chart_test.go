@@ -451,7 +451,7 @@ func checkInvariants(t *testing.T, r *rendered) {
 	ports := containerPorts(c)
 	for _, want := range []string{fmt.Sprintf("--port=%d", ports["webhook"]), "--cert-dir=/certs",
 		fmt.Sprintf("--metrics-bind-address=:%d", ports["metrics"]),
-		fmt.Sprintf("--health-probe-bind-address=:%d", ports["health"]), "--namespace=$(POD_NAMESPACE)"} {
+		fmt.Sprintf("--health-probe-bind-address=:%d", ports["health"]), "--webhook-namespace=$(POD_NAMESPACE)"} {
 		if !slices.Contains(c.Args, want) {
 			t.Errorf("container args %v lack %s", c.Args, want)
 		}
@@ -803,8 +803,8 @@ func TestChartBehaviour(t *testing.T) {
 			behaviour: "the container follows the binary's flag contract with the embedded policy by default",
 			check: func(t *testing.T, r *rendered) {
 				want := []string{"serve", "--port=9443", "--cert-dir=/certs", "--metrics-bind-address=:8080",
-					"--health-probe-bind-address=:8081", "--namespace=$(POD_NAMESPACE)", "--enforcement=enforce",
-					"--require-advertised-handlers=false", "--eval-timeout=1s", "--log-level=info"}
+					"--health-probe-bind-address=:8081", "--webhook-namespace=$(POD_NAMESPACE)", "--enforcement=enforce",
+					"--require-advertised-handlers=false", "--eval-timeout=1s", "--zap-log-level=info"}
 				if got := r.args(t); !slices.Equal(got, want) {
 					t.Errorf("args = %v\nwant %v", got, want)
 				}

@@ -17,16 +17,16 @@ func TestServeArgsFollowTheChart(t *testing.T) {
 	}{
 		{
 			name: "defaults (cert-manager)",
-			want: []string{"--namespace=runtimeguard-system", "--enforcement=enforce", "--require-advertised-handlers=false",
-				"--eval-timeout=1s", "--log-level=info"},
+			want: []string{"--webhook-namespace=runtimeguard-system", "--enforcement=enforce", "--require-advertised-handlers=false",
+				"--eval-timeout=1s", "--zap-log-level=info"},
 		},
 		{
 			name: "self-signed with policies",
 			set: []string{"--set", "certManager.enabled=false", "--set", "extraServingSANs={127.0.0.1,webhook.example}",
 				"--set", "selfSignedCerts.certValidity=2h", "--set", "policies.existingConfigMap=p"},
 			opts: ServeArgsOptions{PolicyDir: "/tmp/p"},
-			want: []string{"--namespace=runtimeguard-system", "--enforcement=enforce", "--require-advertised-handlers=false",
-				"--eval-timeout=1s", "--log-level=info", "--policies=/tmp/p", "--self-signed-certs",
+			want: []string{"--webhook-namespace=runtimeguard-system", "--enforcement=enforce", "--require-advertised-handlers=false",
+				"--eval-timeout=1s", "--zap-log-level=info", "--policies=/tmp/p", "--self-signed-certs",
 				"--cert-secret-name=runtimeguard-tls", "--service-name=runtimeguard",
 				"--mutating-webhook-configuration=runtimeguard", "--validating-webhook-configuration=runtimeguard",
 				"--cert-validity=2h", "--ca-validity=43800h", "--cert-extra-sans=127.0.0.1,webhook.example",

@@ -194,13 +194,13 @@ render runs it.
 {{- end }}
 {{- range .Values.extraArgs }}
 {{- $flag := regexReplaceAll "=.*$" . "" }}
-{{- if has $flag (list "--port" "--metrics-bind-address" "--health-probe-bind-address" "--cert-dir" "--namespace") }}
+{{- if has $flag (list "--port" "--metrics-bind-address" "--health-probe-bind-address" "--cert-dir" "--webhook-namespace" "--namespace") }}
 {{- fail (printf "extraArgs must not set %s: the chart derives it (set ports.webhook, ports.metrics or ports.health instead)" $flag) }}
 {{- end }}
 {{- end }}
 {{- range .Values.extraEnv }}
 {{- if eq .name "POD_NAMESPACE" }}
-{{- fail "extraEnv must not set POD_NAMESPACE: the chart sets it from the downward API and passes it as --namespace" }}
+{{- fail "extraEnv must not set POD_NAMESPACE: the chart sets it from the downward API and passes it as --webhook-namespace" }}
 {{- end }}
 {{- end }}
 {{- $ports := list (int .Values.ports.webhook) (int .Values.ports.metrics) (int .Values.ports.health) }}
