@@ -804,7 +804,8 @@ func TestChartBehaviour(t *testing.T) {
 			check: func(t *testing.T, r *rendered) {
 				want := []string{"serve", "--port=9443", "--cert-dir=/certs", "--metrics-bind-address=:8080",
 					"--health-probe-bind-address=:8081", "--webhook-namespace=$(POD_NAMESPACE)", "--enforcement=enforce",
-					"--require-advertised-handlers=false", "--eval-timeout=1s", "--zap-log-level=info"}
+					"--require-advertised-handlers=false", "--eval-timeout=1s", "--zap-log-level=info",
+					"--mutating-webhook-configuration=" + fullname, "--validating-webhook-configuration=" + fullname, "--failure-policy=Fail"}
 				if got := r.args(t); !slices.Equal(got, want) {
 					t.Errorf("args = %v\nwant %v", got, want)
 				}
@@ -913,14 +914,15 @@ func TestChartBehaviour(t *testing.T) {
 		{
 			behaviour: "default mode grants only get/list/watch on nodes, namespaces, runtimeclasses and resource claims",
 			check: func(t *testing.T, r *rendered) {
-				cr := one(t, "ClusterRole", r.clusterRoles)
-				if got := ruleTuples(cr.Rules); !slices.Equal(got, readOnlyClusterRules) {
+				if got := ruleTuples(r.clusterRole(t, fullname).Rules); !slices.Equal(got, readOnlyClusterRules) {
 					t.Errorf("rules = %v\nwant %v", got, readOnlyClusterRules)
+				}
+				if len(r.clusterRoles) != 2 || len(r.clusterBindings) != 2 {
+					t.Errorf("want the read-only and the failure-policy ClusterRoles (and bindings), got %d/%d", len(r.clusterRoles), len(r.clusterBindings))
 				}
 				if len(r.roles) != 0 || len(r.roleBindings) != 0 {
 					t.Errorf("no namespaced Role expected in cert-manager mode, got %d", len(r.roles))
 				}
-				one(t, "ClusterRoleBinding", r.clusterBindings)
 				if len(r.secrets) != 0 {
 					t.Errorf("cert-manager mode must not render Secrets, got %d", len(r.secrets))
 				}
@@ -1092,12 +1094,54 @@ func TestChartBehaviour(t *testing.T) {
 				if got := ruleTuples(r.clusterRole(t, fullname+"-certs").Rules); !slices.Equal(got, wantCluster) {
 					t.Errorf("certs ClusterRole rules = %v\nwant %v", got, wantCluster)
 				}
-				if len(r.clusterRoles) != 2 || len(r.clusterBindings) != 2 {
-					t.Errorf("want the read-only and the certs ClusterRoles (and bindings), got %d/%d", len(r.clusterRoles), len(r.clusterBindings))
+				if len(r.clusterRoles) != 3 || len(r.clusterBindings) != 3 {
+					t.Errorf("want the read-only, the certs and the failure-policy ClusterRoles (and bindings), got %d/%d", len(r.clusterRoles), len(r.clusterBindings))
 				}
 				for _, w := range r.webhooks(t) {
 					if len(w.clientConfig.CABundle) != 0 {
 						t.Errorf("%s: no caBundle can be known without a cluster", w.kind)
+					}
+				}
+			},
+		},
+		{
+			behaviour: "with failurePolicy Fail the binary may get and update its own two webhook configurations, by name, and nothing else",
+			check: func(t *testing.T, r *rendered) {
+				want := []string{
+					"admissionregistration.k8s.io/mutatingwebhookconfigurations get " + fullname,
+					"admissionregistration.k8s.io/mutatingwebhookconfigurations update " + fullname,
+					"admissionregistration.k8s.io/validatingwebhookconfigurations get " + fullname,
+					"admissionregistration.k8s.io/validatingwebhookconfigurations update " + fullname,
+				}
+				cr := r.clusterRole(t, fullname+"-failure-policy")
+				if got := ruleTuples(cr.Rules); !slices.Equal(got, want) {
+					t.Errorf("failure-policy ClusterRole rules = %v\nwant %v", got, want)
+				}
+				bound := false
+				for _, b := range r.clusterBindings {
+					if b.RoleRef.Name == cr.Name && len(b.Subjects) == 1 && b.Subjects[0].Name == fullname && b.Subjects[0].Namespace == r.ns {
+						bound = true
+					}
+				}
+				if !bound {
+					t.Errorf("no ClusterRoleBinding binds %s to the ServiceAccount %s/%s", cr.Name, r.ns, fullname)
+				}
+			},
+		},
+		{
+			behaviour: "with failurePolicy Ignore there is nothing to switch: no --failure-policy and no write access to the webhook configurations",
+			args:      ci("warn-ignore-values.yaml"),
+			check: func(t *testing.T, r *rendered) {
+				for _, flag := range []string{"--failure-policy", "--mutating-webhook-configuration", "--validating-webhook-configuration"} {
+					if v, ok := argValue(r.args(t), flag); ok {
+						t.Errorf("%s=%s passed with failurePolicy Ignore in cert-manager mode", flag, v)
+					}
+				}
+				for _, cr := range r.clusterRoles {
+					for _, tuple := range ruleTuples(cr.Rules) {
+						if strings.Contains(tuple, "webhookconfigurations") {
+							t.Errorf("ClusterRole %s grants %s with failurePolicy Ignore", cr.Name, tuple)
+						}
 					}
 				}
 			},

@@ -18,7 +18,8 @@ func TestServeArgsFollowTheChart(t *testing.T) {
 		{
 			name: "defaults (cert-manager)",
 			want: []string{"--webhook-namespace=runtimeguard-system", "--enforcement=enforce", "--require-advertised-handlers=false",
-				"--eval-timeout=1s", "--zap-log-level=info"},
+				"--eval-timeout=1s", "--zap-log-level=info", "--mutating-webhook-configuration=runtimeguard",
+				"--validating-webhook-configuration=runtimeguard", "--failure-policy=Fail"},
 		},
 		{
 			name: "self-signed with policies",
@@ -26,9 +27,9 @@ func TestServeArgsFollowTheChart(t *testing.T) {
 				"--set", "selfSignedCerts.certValidity=2h", "--set", "policies.existingConfigMap=p"},
 			opts: ServeArgsOptions{PolicyDir: "/tmp/p"},
 			want: []string{"--webhook-namespace=runtimeguard-system", "--enforcement=enforce", "--require-advertised-handlers=false",
-				"--eval-timeout=1s", "--zap-log-level=info", "--policies=/tmp/p", "--self-signed-certs",
-				"--cert-secret-name=runtimeguard-tls", "--service-name=runtimeguard",
+				"--eval-timeout=1s", "--zap-log-level=info", "--policies=/tmp/p",
 				"--mutating-webhook-configuration=runtimeguard", "--validating-webhook-configuration=runtimeguard",
+				"--failure-policy=Fail", "--self-signed-certs", "--cert-secret-name=runtimeguard-tls", "--service-name=runtimeguard",
 				"--cert-validity=2h", "--ca-validity=43800h", "--cert-extra-sans=127.0.0.1,webhook.example",
 				"--cluster-domain=cluster.local"},
 		},
