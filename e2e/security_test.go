@@ -202,8 +202,8 @@ func saClient(t *testing.T) (client.Client, string) {
 }
 
 // The chart's ServiceAccount (cert-manager mode, the default) may read exactly what the policy
-// input needs, Nodes, Namespaces and RuntimeClasses, and nothing else: no Secret anywhere, no
-// Pod, no write.
+// input needs, Nodes, Namespaces and RuntimeClasses, and get and update its own two webhook
+// configurations (--failure-policy), and nothing else: no Secret anywhere, no Pod, no other write.
 func TestRBACServiceAccountReadsWhatThePolicyNeedsAndNothingElse(t *testing.T) {
 	ensureStandardCluster(t)
 	ctx := context.Background()
