@@ -25,6 +25,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/yaml"
+
+	"github.com/runtimeguard/runtimeguard/e2e/tools"
 )
 
 const (
@@ -108,10 +110,7 @@ func ciFile(t *testing.T, name string) string {
 // stderr and the exit error.
 func helm(t *testing.T, args ...string) (string, string, error) {
 	t.Helper()
-	bin := filepath.Join(repoRoot(t), "bin", "helm")
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("%s is missing (%v): run `make tools` (e2e/tools/build.sh helm)", bin, err)
-	}
+	bin := filepath.Join(tools.ForTest(t, "helm"), "helm")
 	home := t.TempDir()
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = repoRoot(t)
@@ -1537,10 +1536,7 @@ func TestSelfSignedCABundleComesFromTheSecret(t *testing.T) {
 // ci/inline-policies-values.yaml compiles and yields a decision, so the example stays usable.
 // The chart itself never parses Rego; this only guards the example.
 func TestInlinePolicyExampleCompiles(t *testing.T) {
-	opa := filepath.Join(repoRoot(t), "bin", "opa")
-	if _, err := os.Stat(opa); err != nil {
-		t.Fatalf("bin/opa is missing (%v): run `make tools` (e2e/tools/build.sh opa)", err)
-	}
+	opa := filepath.Join(tools.ForTest(t, "opa"), "opa")
 	raw, err := os.ReadFile(ciFile(t, "inline-policies-values.yaml"))
 	if err != nil {
 		t.Fatal(err)

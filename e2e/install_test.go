@@ -51,7 +51,7 @@ func testInstallAndUpgrade(t *testing.T, release string, certManager bool) {
 	ctx := context.Background()
 	values := []string{"--set", "fullnameOverride=" + release, "--set", "extraServingSANs={127.0.0.1}",
 		"--set", fmt.Sprintf("certManager.enabled=%v", certManager)}
-	r, err := harness.RenderChart(ctx, values...)
+	r, err := harness.RenderChart(s.ctx, values...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +208,7 @@ func testInstallAndUpgrade(t *testing.T, release string, certManager bool) {
 		stopWatch()
 		t.Fatalf("helm upgrade: %v\n%s", err, out)
 	}
-	r2, err := harness.RenderChart(ctx, upgradeValues...)
+	r2, err := harness.RenderChart(s.ctx, upgradeValues...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,15 +275,11 @@ type helmRunner struct {
 
 func newHelmRunner(t *testing.T, url string) *helmRunner {
 	t.Helper()
-	bin := filepath.Join(s.root, "bin")
-	if err := controlplane.RequireBinaries(bin, "helm"); err != nil {
-		t.Fatal(err)
-	}
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &helmRunner{bin: filepath.Join(bin, "helm"), home: t.TempDir(), self: self, url: url}
+	return &helmRunner{bin: s.paths.Helm, home: t.TempDir(), self: self, url: url}
 }
 
 func (h *helmRunner) run(args ...string) (string, error) {

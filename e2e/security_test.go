@@ -347,11 +347,7 @@ func recoveryCommands(t *testing.T) (deleteConfigs, labelNamespace []string) {
 
 func kubectl(t *testing.T, args ...string) string {
 	t.Helper()
-	bin := filepath.Join(s.root, "bin", "kubectl")
-	if err := controlplane.RequireBinaries(filepath.Dir(bin), "kubectl"); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(bin, append([]string{"--kubeconfig", s.cp.Kubeconfig}, args...)...).CombinedOutput()
+	out, err := exec.Command(s.paths.Kubectl, append([]string{"--kubeconfig", s.cp.Kubeconfig}, args...)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
 	}

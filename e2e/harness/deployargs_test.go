@@ -5,10 +5,12 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/runtimeguard/runtimeguard/e2e/tools"
 )
 
 func TestServeArgsFollowTheChart(t *testing.T) {
-	ctx := context.Background()
+	ctx := tools.WithResolver(context.Background(), tools.New(tools.Unit, tools.ForTest(t, "helm")))
 	for _, tc := range []struct {
 		name string
 		set  []string
