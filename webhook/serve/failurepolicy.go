@@ -11,6 +11,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/spf13/pflag"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -107,13 +108,19 @@ func (k *failurePolicyKeeper) Start(ctx context.Context) error {
 		}
 		done, err := k.sync(ctx)
 		switch {
-		case err != nil:
-			k.log.Error(err, "setting the webhook configurations' failurePolicy", "failurePolicy", k.opts.Policy)
+		case apierrors.IsConflict(err):
+			// Another writer (the other replicas, cainjector, the self-signed rotator)
+			// updated the configuration since the read: read again.
+			k.log.V(1).Info("webhook configuration changed meanwhile; retrying", "reason", err.Error())
 			wait = k.poll
-		case !done:
-			// A caBundle that does not trust this certificate yet (cainjector or the
-			// self-signed rotator has not injected it): look again soon.
-			wait = k.poll
+		case err != nil || !done:
+			if err != nil {
+				k.log.Error(err, "setting the webhook configurations' failurePolicy", "failurePolicy", k.opts.Policy)
+			}
+			// Not done: a caBundle that does not trust this certificate yet (cainjector or
+			// the self-signed rotator has not injected it). Look again soon, then less often,
+			// so that a caBundle that never will costs little.
+			wait = min(max(2*wait, k.poll), k.opts.Interval)
 		default:
 			wait = k.opts.Interval
 		}
