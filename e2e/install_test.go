@@ -193,6 +193,7 @@ func testInstallAndUpgrade(t *testing.T, release string, certManager bool) {
 	// replica with the new flags, then the old one leaves. The failurePolicy must not reopen.
 	var reopened atomic.Value
 	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
 	watched := make(chan struct{})
 	go func() {
 		defer close(watched)
@@ -205,7 +206,6 @@ func testInstallAndUpgrade(t *testing.T, release string, certManager bool) {
 	}()
 	upgradeValues := append(values, "--set", "logLevel=debug")
 	if out, err := helm.run(append([]string{"upgrade", release, filepath.Join(s.root, "charts", "runtimeguard"), "--namespace", harness.Namespace}, upgradeValues...)...); err != nil {
-		stopWatch()
 		t.Fatalf("helm upgrade: %v\n%s", err, out)
 	}
 	r2, err := harness.RenderChart(s.ctx, upgradeValues...)
