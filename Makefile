@@ -1,7 +1,9 @@
 # runtimeguard: `make demo` runs the main job, `make test` runs every test.
 # Tools (kube-apiserver, etcd, kube-controller-manager, kube-scheduler, kubectl, opa, helm, cert-manager) are
 # built pinned from the Go module proxy into bin/ (git-ignored) and rebuilt only when their
-# pinned version changes.
+# pinned version changes. Each target that runs tools builds exactly the ones
+# e2e/tools/tools.txt lists for it (`e2e/tools/build.sh --for <target>`); the Go code resolves
+# them from the same list (package e2e/tools), and a recipe names one with $(call tool,...).
 
 # go1.26.10 fixes standard-library vulnerabilities reachable in 1.26.8 (see `make vuln`); the go
 # command fetches it from the module proxy once. Override with GOTOOLCHAIN=local at your risk.
@@ -17,6 +19,10 @@ FUZZTIME ?= 10s
 LEAK_TEST := TestBadInputDoesNotLeak
 
 .DEFAULT_GOAL := help
+
+# $(call tool,ENTRY,NAME) is $(BIN)/NAME, or an error when e2e/tools/tools.txt does not list
+# NAME for ENTRY (so `make ENTRY` would not build it).
+tool = $(if $(filter $(2),$(shell e2e/tools/build.sh --list $(1))),$(BIN)/$(2),$(error $(1) uses $(2), which e2e/tools/tools.txt does not list for $(1): add it there))
 
 .PHONY: help
 help: ## Show the targets.
@@ -42,18 +48,18 @@ dev-certs: build ## Write a throwaway CA and serving certificate into bin/dev-ce
 
 .PHONY: lint
 lint: ## gofmt, go vet, opa fmt and opa check --strict.
-	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^e2e/tools/')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^e2e/tools/[^/]*/')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	e2e/tools/build.sh opa
-	$(BIN)/opa fmt --list --fail policies
-	$(BIN)/opa check --strict policies
-	@for d in $(filter-out policies,$(POLICY_DIRS)); do echo "opa check --strict policies/runtimeguard.rego policies/data.yaml $$d"; $(BIN)/opa check --strict policies/runtimeguard.rego policies/data.yaml $$d; done
+	e2e/tools/build.sh --for lint
+	$(call tool,lint,opa) fmt --list --fail policies
+	$(call tool,lint,opa) check --strict policies
+	@for d in $(filter-out policies,$(POLICY_DIRS)); do echo "opa check --strict policies/runtimeguard.rego policies/data.yaml $$d"; $(call tool,lint,opa) check --strict policies/runtimeguard.rego policies/data.yaml $$d; done
 
 .PHONY: opa-test
 opa-test: ## Rego unit tests; per-file coverage floors on the shipped policy (runtimeguard.rego 90%, explain.rego 95%).
-	e2e/tools/build.sh opa
-	e2e/tools/opa-test.sh $(BIN)/opa $(BIN)
-	$(BIN)/opa test policies
+	e2e/tools/build.sh --for opa-test
+	e2e/tools/opa-test.sh $(call tool,opa-test,opa) $(BIN)
+	$(call tool,opa-test,opa) test policies
 
 .PHONY: policy-suites
 policy-suites: build ## Declarative policy suites (*.suite.yaml) through `runtimeguard test`.
@@ -63,7 +69,7 @@ policy-suites: build ## Declarative policy suites (*.suite.yaml) through `runtim
 # detector makes that ~50x slower (minutes) and distorts the heap, so it runs without it.
 .PHONY: unit
 unit: ## Go unit tests, chart tests and certs integration tests (everything but e2e), with the race detector.
-	e2e/tools/build.sh etcd kube opa helm
+	e2e/tools/build.sh --for unit
 	$(GO) test -race -count=1 -skip '^$(LEAK_TEST)$$' $(UNIT_PKGS)
 	$(GO) test -count=1 -run '^$(LEAK_TEST)$$' ./webhook/
 
@@ -78,7 +84,7 @@ fuzz: ## Fuzz longer (FUZZTIME=5m by default here).
 
 .PHONY: e2e
 e2e: build ## End-to-end suite against a real kube-apiserver, etcd, kube-controller-manager and kube-scheduler.
-	e2e/tools/build.sh etcd kube helm certmanager
+	e2e/tools/build.sh --for e2e
 	@# go test's exit status decides (PIPESTATUS[0]), not the log: tee and the filter cannot
 	@# mask a failure, nor a stray "ok" line fake a pass.
 	@set +e; $(GO) test -count=1 -timeout 30m -v ./e2e/ 2>&1 | tee $(BIN)/e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|measure:)|_test.go'; \
@@ -115,12 +121,12 @@ test: lint opa-test policy-suites unit e2e soak-short static-check fuzz-short vu
 
 .PHONY: demo
 demo: build ## Start a local control plane with the webhook enforcing policy, apply examples, print what happened.
-	e2e/tools/build.sh etcd kube helm
+	e2e/tools/build.sh --for demo
 	$(GO) run ./e2e/demo $(DEMO_ARGS)
 
 .PHONY: bench
 bench: build ## Benchmarks: decision path, load generator vs Go baseline vs opa run --server, scaling, memory (docs/benchmarks.md).
-	e2e/tools/build.sh etcd kube opa
+	e2e/tools/build.sh --for bench
 	BIN=$(BIN) GO=$(GO) e2e/bench/run.sh
 
 .PHONY: clean

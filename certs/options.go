@@ -105,9 +105,9 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.ServiceName, "service-name", DefaultServiceName,
 		"Service of the webhook; the serving certificate covers <svc>, <svc>.<ns>, <svc>.<ns>.svc and <svc>.<ns>.svc.<cluster-domain>.")
 	fs.StringVar(&o.MutatingWebhookConfiguration, "mutating-webhook-configuration", DefaultWebhookConfigurationName,
-		"MutatingWebhookConfiguration whose caBundle is kept current by --self-signed-certs (empty: none).")
+		"MutatingWebhookConfiguration whose caBundle is kept current by --self-signed-certs and whose failurePolicy --failure-policy sets (empty: none).")
 	fs.StringVar(&o.ValidatingWebhookConfiguration, "validating-webhook-configuration", DefaultWebhookConfigurationName,
-		"ValidatingWebhookConfiguration whose caBundle is kept current by --self-signed-certs (empty: none).")
+		"ValidatingWebhookConfiguration whose caBundle is kept current by --self-signed-certs and whose failurePolicy --failure-policy sets (empty: none).")
 	fs.DurationVar(&o.CAValidity, "ca-validity", DefaultCAValidity,
 		"Lifetime of the self-managed CA; a new CA is rolled out when a third of it remains.")
 	fs.DurationVar(&o.CertValidity, "cert-validity", DefaultCertValidity,

@@ -60,9 +60,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/yaml"
-)
 
-const toolsHint = "run `make tools` (e2e/tools/build.sh) to build etcd and kube-apiserver into bin/"
+	"github.com/runtimeguard/runtimeguard/e2e/tools"
+)
 
 var (
 	envOnce    sync.Once
@@ -106,14 +106,7 @@ func repoRoot(t *testing.T) string {
 // <repo>/bin. Missing binaries fail the test: the suite is meant to run.
 func startEnv(t *testing.T) *rest.Config {
 	t.Helper()
-	bin := filepath.Join(repoRoot(t), "bin")
-	for _, name := range []string{"etcd", "kube-apiserver"} {
-		fi, err := os.Stat(filepath.Join(bin, name))
-		if err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
-			t.Logf("%s is missing or not executable", filepath.Join(bin, name))
-			t.Fatal(toolsHint)
-		}
-	}
+	bin := tools.ForTest(t, "etcd", "kube-apiserver")
 	envOnce.Do(func() {
 		_ = os.Setenv("KUBEBUILDER_ASSETS", bin)
 		testEnv = &envtest.Environment{BinaryAssetsDirectory: bin, ControlPlaneStartTimeout: 2 * time.Minute}

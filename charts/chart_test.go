@@ -25,6 +25,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/yaml"
+
+	"github.com/runtimeguard/runtimeguard/e2e/tools"
 )
 
 const (
@@ -108,10 +110,7 @@ func ciFile(t *testing.T, name string) string {
 // stderr and the exit error.
 func helm(t *testing.T, args ...string) (string, string, error) {
 	t.Helper()
-	bin := filepath.Join(repoRoot(t), "bin", "helm")
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("%s is missing (%v): run `make tools` (e2e/tools/build.sh helm)", bin, err)
-	}
+	bin := filepath.Join(tools.ForTest(t, "helm"), "helm")
 	home := t.TempDir()
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = repoRoot(t)
@@ -451,7 +450,7 @@ func checkInvariants(t *testing.T, r *rendered) {
 	ports := containerPorts(c)
 	for _, want := range []string{fmt.Sprintf("--port=%d", ports["webhook"]), "--cert-dir=/certs",
 		fmt.Sprintf("--metrics-bind-address=:%d", ports["metrics"]),
-		fmt.Sprintf("--health-probe-bind-address=:%d", ports["health"]), "--namespace=$(POD_NAMESPACE)"} {
+		fmt.Sprintf("--health-probe-bind-address=:%d", ports["health"]), "--webhook-namespace=$(POD_NAMESPACE)"} {
 		if !slices.Contains(c.Args, want) {
 			t.Errorf("container args %v lack %s", c.Args, want)
 		}
@@ -803,8 +802,9 @@ func TestChartBehaviour(t *testing.T) {
 			behaviour: "the container follows the binary's flag contract with the embedded policy by default",
 			check: func(t *testing.T, r *rendered) {
 				want := []string{"serve", "--port=9443", "--cert-dir=/certs", "--metrics-bind-address=:8080",
-					"--health-probe-bind-address=:8081", "--namespace=$(POD_NAMESPACE)", "--enforcement=enforce",
-					"--require-advertised-handlers=false", "--eval-timeout=1s", "--log-level=info"}
+					"--health-probe-bind-address=:8081", "--webhook-namespace=$(POD_NAMESPACE)", "--enforcement=enforce",
+					"--require-advertised-handlers=false", "--eval-timeout=1s", "--zap-log-level=info",
+					"--mutating-webhook-configuration=" + fullname, "--validating-webhook-configuration=" + fullname, "--failure-policy=Fail"}
 				if got := r.args(t); !slices.Equal(got, want) {
 					t.Errorf("args = %v\nwant %v", got, want)
 				}
@@ -913,14 +913,15 @@ func TestChartBehaviour(t *testing.T) {
 		{
 			behaviour: "default mode grants only get/list/watch on nodes, namespaces, runtimeclasses and resource claims",
 			check: func(t *testing.T, r *rendered) {
-				cr := one(t, "ClusterRole", r.clusterRoles)
-				if got := ruleTuples(cr.Rules); !slices.Equal(got, readOnlyClusterRules) {
+				if got := ruleTuples(r.clusterRole(t, fullname).Rules); !slices.Equal(got, readOnlyClusterRules) {
 					t.Errorf("rules = %v\nwant %v", got, readOnlyClusterRules)
+				}
+				if len(r.clusterRoles) != 2 || len(r.clusterBindings) != 2 {
+					t.Errorf("want the read-only and the failure-policy ClusterRoles (and bindings), got %d/%d", len(r.clusterRoles), len(r.clusterBindings))
 				}
 				if len(r.roles) != 0 || len(r.roleBindings) != 0 {
 					t.Errorf("no namespaced Role expected in cert-manager mode, got %d", len(r.roles))
 				}
-				one(t, "ClusterRoleBinding", r.clusterBindings)
 				if len(r.secrets) != 0 {
 					t.Errorf("cert-manager mode must not render Secrets, got %d", len(r.secrets))
 				}
@@ -1092,12 +1093,54 @@ func TestChartBehaviour(t *testing.T) {
 				if got := ruleTuples(r.clusterRole(t, fullname+"-certs").Rules); !slices.Equal(got, wantCluster) {
 					t.Errorf("certs ClusterRole rules = %v\nwant %v", got, wantCluster)
 				}
-				if len(r.clusterRoles) != 2 || len(r.clusterBindings) != 2 {
-					t.Errorf("want the read-only and the certs ClusterRoles (and bindings), got %d/%d", len(r.clusterRoles), len(r.clusterBindings))
+				if len(r.clusterRoles) != 3 || len(r.clusterBindings) != 3 {
+					t.Errorf("want the read-only, the certs and the failure-policy ClusterRoles (and bindings), got %d/%d", len(r.clusterRoles), len(r.clusterBindings))
 				}
 				for _, w := range r.webhooks(t) {
 					if len(w.clientConfig.CABundle) != 0 {
 						t.Errorf("%s: no caBundle can be known without a cluster", w.kind)
+					}
+				}
+			},
+		},
+		{
+			behaviour: "with failurePolicy Fail the binary may get and update its own two webhook configurations, by name, and nothing else",
+			check: func(t *testing.T, r *rendered) {
+				want := []string{
+					"admissionregistration.k8s.io/mutatingwebhookconfigurations get " + fullname,
+					"admissionregistration.k8s.io/mutatingwebhookconfigurations update " + fullname,
+					"admissionregistration.k8s.io/validatingwebhookconfigurations get " + fullname,
+					"admissionregistration.k8s.io/validatingwebhookconfigurations update " + fullname,
+				}
+				cr := r.clusterRole(t, fullname+"-failure-policy")
+				if got := ruleTuples(cr.Rules); !slices.Equal(got, want) {
+					t.Errorf("failure-policy ClusterRole rules = %v\nwant %v", got, want)
+				}
+				bound := false
+				for _, b := range r.clusterBindings {
+					if b.RoleRef.Name == cr.Name && len(b.Subjects) == 1 && b.Subjects[0].Name == fullname && b.Subjects[0].Namespace == r.ns {
+						bound = true
+					}
+				}
+				if !bound {
+					t.Errorf("no ClusterRoleBinding binds %s to the ServiceAccount %s/%s", cr.Name, r.ns, fullname)
+				}
+			},
+		},
+		{
+			behaviour: "with failurePolicy Ignore there is nothing to switch: no --failure-policy and no write access to the webhook configurations",
+			args:      ci("warn-ignore-values.yaml"),
+			check: func(t *testing.T, r *rendered) {
+				for _, flag := range []string{"--failure-policy", "--mutating-webhook-configuration", "--validating-webhook-configuration"} {
+					if v, ok := argValue(r.args(t), flag); ok {
+						t.Errorf("%s=%s passed with failurePolicy Ignore in cert-manager mode", flag, v)
+					}
+				}
+				for _, cr := range r.clusterRoles {
+					for _, tuple := range ruleTuples(cr.Rules) {
+						if strings.Contains(tuple, "webhookconfigurations") {
+							t.Errorf("ClusterRole %s grants %s with failurePolicy Ignore", cr.Name, tuple)
+						}
 					}
 				}
 			},
@@ -1493,10 +1536,7 @@ func TestSelfSignedCABundleComesFromTheSecret(t *testing.T) {
 // ci/inline-policies-values.yaml compiles and yields a decision, so the example stays usable.
 // The chart itself never parses Rego; this only guards the example.
 func TestInlinePolicyExampleCompiles(t *testing.T) {
-	opa := filepath.Join(repoRoot(t), "bin", "opa")
-	if _, err := os.Stat(opa); err != nil {
-		t.Fatalf("bin/opa is missing (%v): run `make tools` (e2e/tools/build.sh opa)", err)
-	}
+	opa := filepath.Join(tools.ForTest(t, "opa"), "opa")
 	raw, err := os.ReadFile(ciFile(t, "inline-policies-values.yaml"))
 	if err != nil {
 		t.Fatal(err)

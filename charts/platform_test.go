@@ -2,6 +2,7 @@ package charts
 
 import (
 	"encoding/json"
+	"flag"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/yaml"
 )
 
@@ -136,6 +138,61 @@ func TestExtraArgsAndEnvReachTheContainer(t *testing.T) {
 	}
 	if _, ok := env["POD_NAMESPACE"]; !ok {
 		t.Errorf("POD_NAMESPACE is gone: %v", r.container(t).Env)
+	}
+}
+
+// The chart passes serve's current flag names: the deprecated aliases print a notice on every
+// start. Every logLevel its schema allows must be a level --zap-log-level accepts (it is
+// parsed here by controller-runtime's own flag, as serve binds it), and warn, which that flag
+// refuses, must be refused by the schema rather than crash-loop the replicas.
+func TestChartUsesTheCurrentServeFlags(t *testing.T) {
+	args := render(t, defaultNS).args(t)
+	for _, deprecated := range []string{"--namespace", "--log-level"} {
+		if _, ok := argValue(args, deprecated); ok {
+			t.Errorf("the chart passes the deprecated %s: %q", deprecated, args)
+		}
+	}
+	if v, _ := argValue(args, "--webhook-namespace"); v != "$(POD_NAMESPACE)" {
+		t.Errorf("--webhook-namespace = %q, want $(POD_NAMESPACE)", v)
+	}
+
+	var schema struct {
+		Properties struct {
+			LogLevel struct {
+				Enum []string `json:"enum"`
+			} `json:"logLevel"`
+		} `json:"properties"`
+	}
+	b, err := os.ReadFile(filepath.Join(chartDir(t), "values.schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &schema); err != nil {
+		t.Fatal(err)
+	}
+	levels := schema.Properties.LogLevel.Enum
+	if len(levels) == 0 {
+		t.Fatal("values.schema.json has no logLevel enum")
+	}
+	for _, level := range levels {
+		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+		(&zap.Options{}).BindFlags(fs)
+		if err := fs.Set("zap-log-level", level); err != nil {
+			t.Errorf("the schema allows logLevel %q, which --zap-log-level refuses: %v", level, err)
+		}
+		args := render(t, defaultNS, "--set", "logLevel="+level).args(t)
+		if v, _ := argValue(args, "--zap-log-level"); v != level {
+			t.Errorf("logLevel=%s renders --zap-log-level=%q", level, v)
+		}
+	}
+	if _, stderr, err := helm(t, templateArgs(t, defaultNS, "--set", "logLevel=warn")...); err == nil || !strings.Contains(stderr, "/logLevel") {
+		t.Errorf("logLevel=warn: err %v, stderr %q; want the schema to refuse it", err, stderr)
+	}
+	for _, flag := range []string{"--webhook-namespace", "--namespace"} {
+		_, stderr, err := helm(t, templateArgs(t, defaultNS, "--set", "extraArgs={"+flag+"=other}")...)
+		if err == nil || !strings.Contains(stderr, "extraArgs must not set "+flag) {
+			t.Errorf("extraArgs=%s=other: err %v, stderr %q; want it refused", flag, err, stderr)
+		}
 	}
 }
 

@@ -41,7 +41,7 @@ const injectCAFrom = "cert-manager.io/inject-ca-from"
 func TestCertManagerIssuesTheServingCertificateAndRenewsWithoutFailedAdmissions(t *testing.T) {
 	ensureStandardCluster(t)
 	ctx := context.Background()
-	r, err := harness.RenderChart(ctx, "--set", "extraServingSANs={127.0.0.1}")
+	r, err := harness.RenderChart(s.ctx, "--set", "extraServingSANs={127.0.0.1}")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -362,10 +362,6 @@ type certManagerLite struct {
 // startCertManagerLite runs the real cert-manager controllers and cainjector with the admin
 // kubeconfig and waits for /healthz (every controller and injector synced).
 func startCertManagerLite(ctx context.Context, run string) (*certManagerLite, error) {
-	bin := filepath.Join(s.root, "bin")
-	if err := controlplane.RequireBinaries(bin, "cert-manager-lite"); err != nil {
-		return nil, err
-	}
 	port, err := harness.FreePort()
 	if err != nil {
 		return nil, err
@@ -374,7 +370,7 @@ func startCertManagerLite(ctx context.Context, run string) (*certManagerLite, er
 	if c.log, err = os.Create(c.logPath); err != nil {
 		return nil, err
 	}
-	c.cmd = exec.Command(filepath.Join(bin, "cert-manager-lite"),
+	c.cmd = exec.Command(s.paths.CertManagerLite,
 		"--kubeconfig="+s.cp.Kubeconfig,
 		"--cluster-resource-namespace=cert-manager",
 		fmt.Sprintf("--health-addr=127.0.0.1:%d", port),

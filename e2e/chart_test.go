@@ -72,7 +72,7 @@ func TestChartManifestsAreAcceptedByTheAPIServer(t *testing.T) {
 				args = []string{"-f", filepath.Join(s.root, "charts", "runtimeguard", "ci", name)}
 			}
 			args = append(args, "--set", "fullnameOverride=runtimeguard-dryrun")
-			r, err := harness.RenderChart(ctx, args...)
+			r, err := harness.RenderChart(s.ctx, args...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -112,7 +112,7 @@ func TestChartManifestsAreAcceptedByTheAPIServer(t *testing.T) {
 	// Certificate that violates the cert-manager CRD's schema and a PrometheusRule with a
 	// duration Prometheus cannot parse.
 	t.Run("broken manifests are rejected", func(t *testing.T) {
-		r, err := harness.RenderChart(ctx, "--set", "fullnameOverride=runtimeguard-dryrun", "--set", "prometheusRule.enabled=true")
+		r, err := harness.RenderChart(s.ctx, "--set", "fullnameOverride=runtimeguard-dryrun", "--set", "prometheusRule.enabled=true")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -255,7 +255,7 @@ func rollingRestart(t *testing.T, tag, host, certDir string, caPEM []byte) {
 	}
 	// The chart's configurations, rendered afresh (PointAt keeps each webhook's path only from
 	// the chart's Service reference, which s.rendered no longer has), replace the suite's.
-	r, err := harness.RenderChart(ctx)
+	r, err := harness.RenderChart(s.ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

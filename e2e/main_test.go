@@ -20,6 +20,7 @@ import (
 	"github.com/runtimeguard/runtimeguard/certs"
 	"github.com/runtimeguard/runtimeguard/e2e/controlplane"
 	"github.com/runtimeguard/runtimeguard/e2e/harness"
+	"github.com/runtimeguard/runtimeguard/e2e/tools"
 )
 
 // Namespaces of the suite, one per tenancy.
@@ -45,12 +46,24 @@ type suite struct {
 	webhookCfg harness.WebhookOptions
 	rendered   *harness.Rendered
 	logDir     string
-	report     *os.File
+	// tools resolves the suite's tools (entry point e2e of e2e/tools/tools.txt); ctx carries
+	// it to harness.RenderChart, and paths are the tools the scenarios run.
+	tools  *tools.Resolver
+	ctx    context.Context
+	paths  harness.SuiteTools
+	report *os.File
 }
 
 var s suite
 
 func TestMain(m *testing.M) {
+	if url := os.Getenv(postRenderEnv); url != "" { // run by helm as its post-renderer
+		if err := postRender(url, os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	code, err := run(m)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e setup failed:", err)
@@ -65,6 +78,11 @@ func run(m *testing.M) (int, error) {
 	if s.root, err = controlplane.RepoRoot(); err != nil {
 		return 0, err
 	}
+	s.tools = tools.New(tools.E2E, filepath.Join(s.root, "bin"))
+	if s.paths, err = harness.ResolveSuiteTools(s.tools); err != nil {
+		return 0, err
+	}
+	s.ctx = tools.WithResolver(ctx, s.tools)
 	if s.logDir, err = os.MkdirTemp("", "runtimeguard-e2e-"); err != nil {
 		return 0, err
 	}
@@ -78,12 +96,11 @@ func run(m *testing.M) (int, error) {
 		return 0, err
 	}
 	start := time.Now()
-	s.cp, err = controlplane.Start(controlplane.Options{
-		ControllerManager: true,
-		Scheduler:         true,
-		LogDir:            s.logDir,
-		CRDDirs:           []string{crds, filepath.Join(s.root, "e2e", "testdata", "crds")},
-	})
+	cpOpts := harness.SuiteControlPlane
+	cpOpts.Tools = s.tools
+	cpOpts.LogDir = s.logDir
+	cpOpts.CRDDirs = []string{crds, filepath.Join(s.root, "e2e", "testdata", "crds")}
+	s.cp, err = controlplane.Start(cpOpts)
 	if err != nil {
 		return 0, err
 	}
@@ -136,7 +153,7 @@ func setupCluster(ctx context.Context) error {
 	}
 	var err error
 	// The webhook configurations come from the chart with default values.
-	if s.rendered, err = harness.RenderChart(ctx); err != nil {
+	if s.rendered, err = harness.RenderChart(s.ctx); err != nil {
 		return err
 	}
 	return s.rendered.ApplyKinds(ctx, s.client, "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")

@@ -287,10 +287,7 @@ func TestKubeSystemAndIgnoredNamespacesAreUntouched(t *testing.T) {
 // Scenario 8.
 func TestWarnModeAdmitsAndKubectlPrintsTheWarning(t *testing.T) {
 	ensureStandardCluster(t)
-	kubectl := filepath.Join(s.root, "bin", "kubectl")
-	if err := controlplane.RequireBinaries(filepath.Dir(kubectl), "kubectl"); err != nil {
-		t.Fatal(err)
-	}
+	kubectl := s.paths.Kubectl
 	name := uniqueName("warned") // a name of its own per run: kubectl apply must create it
 	manifest := fmt.Sprintf(`apiVersion: v1
 kind: Pod

@@ -202,8 +202,8 @@ func saClient(t *testing.T) (client.Client, string) {
 }
 
 // The chart's ServiceAccount (cert-manager mode, the default) may read exactly what the policy
-// input needs, Nodes, Namespaces and RuntimeClasses, and nothing else: no Secret anywhere, no
-// Pod, no write.
+// input needs, Nodes, Namespaces and RuntimeClasses, and get and update its own two webhook
+// configurations (--failure-policy), and nothing else: no Secret anywhere, no Pod, no other write.
 func TestRBACServiceAccountReadsWhatThePolicyNeedsAndNothingElse(t *testing.T) {
 	ensureStandardCluster(t)
 	ctx := context.Background()
@@ -219,6 +219,13 @@ func TestRBACServiceAccountReadsWhatThePolicyNeedsAndNothingElse(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Another release's configuration, without webhooks (nothing calls it).
+	other := &admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: uniqueName("rbac-other")}}
+	if err := s.client.Create(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.client.Delete(context.Background(), other) })
+
 	allowed := []struct {
 		name string
 		do   func() error
@@ -232,6 +239,12 @@ func TestRBACServiceAccountReadsWhatThePolicyNeedsAndNothingElse(t *testing.T) {
 		// DRA claims resolve the gpu trait (resource.k8s.io/v1).
 		{"list resourceclaimtemplates", func() error { return sa.List(ctx, &resourcev1.ResourceClaimTemplateList{}) }},
 		{"list resourceclaims", func() error { return sa.List(ctx, &resourcev1.ResourceClaimList{}) }},
+		// --failure-policy: the replicas make the webhooks fail closed once they serve. The
+		// update writes the object back unchanged (the suite's webhook must keep working).
+		{"get its own MutatingWebhookConfiguration", func() error {
+			return sa.Get(ctx, client.ObjectKeyFromObject(mwc), &admissionregistrationv1.MutatingWebhookConfiguration{})
+		}},
+		{"update its own MutatingWebhookConfiguration", func() error { return sa.Update(ctx, mwc.DeepCopy()) }},
 	}
 	for _, a := range allowed {
 		t.Run("can "+a.name, func(t *testing.T) {
@@ -276,10 +289,18 @@ func TestRBACServiceAccountReadsWhatThePolicyNeedsAndNothingElse(t *testing.T) {
 		{"create a runtimeclass", func() error {
 			return sa.Create(ctx, &nodev1.RuntimeClass{ObjectMeta: metav1.ObjectMeta{Name: "rbac-sa"}, Handler: "runc"})
 		}},
-		{"update its own MutatingWebhookConfiguration", func() error {
-			m := mwc.DeepCopy()
-			m.Webhooks[0].FailurePolicy = ptrTo(admissionregistrationv1.Ignore)
+		{"update another MutatingWebhookConfiguration", func() error {
+			m := other.DeepCopy()
+			m.Labels = map[string]string{"pwned": "true"}
 			return sa.Update(ctx, m)
+		}},
+		{"patch its own MutatingWebhookConfiguration", func() error {
+			return sa.Patch(ctx, mwc.DeepCopy(), client.RawPatch("application/merge-patch+json", []byte(`{"metadata":{"labels":{"pwned":"true"}}}`)))
+		}},
+		{"delete its own MutatingWebhookConfiguration", func() error { return sa.Delete(ctx, mwc.DeepCopy()) }},
+		{"list MutatingWebhookConfigurations", func() error { return sa.List(ctx, &admissionregistrationv1.MutatingWebhookConfigurationList{}) }},
+		{"create a MutatingWebhookConfiguration", func() error {
+			return sa.Create(ctx, &admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: uniqueName("rbac-sa")}})
 		}},
 	}
 	for _, f := range forbidden {
@@ -326,11 +347,7 @@ func recoveryCommands(t *testing.T) (deleteConfigs, labelNamespace []string) {
 
 func kubectl(t *testing.T, args ...string) string {
 	t.Helper()
-	bin := filepath.Join(s.root, "bin", "kubectl")
-	if err := controlplane.RequireBinaries(filepath.Dir(bin), "kubectl"); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(bin, append([]string{"--kubeconfig", s.cp.Kubeconfig}, args...)...).CombinedOutput()
+	out, err := exec.Command(s.paths.Kubectl, append([]string{"--kubeconfig", s.cp.Kubeconfig}, args...)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
 	}

@@ -51,7 +51,7 @@ func TestSelfSignedModeTwoReplicasBootstrapInjectAndRenew(t *testing.T) {
 	// configurations point at https://0.0.0.0:<balancer port>: not loopback to that check, yet
 	// on Linux a connection to 0.0.0.0 reaches the balancer's 127.0.0.1 listener. Hence 0.0.0.0
 	// in the serving certificate's SANs, next to 127.0.0.1 for the direct probes.
-	r, err := harness.RenderChart(ctx, "--set", "certManager.enabled=false", "--set", "extraServingSANs={127.0.0.1,0.0.0.0}")
+	r, err := harness.RenderChart(s.ctx, "--set", "certManager.enabled=false", "--set", "extraServingSANs={127.0.0.1,0.0.0.0}")
 	if err != nil {
 		t.Fatal(err)
 	}

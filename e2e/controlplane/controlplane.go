@@ -5,7 +5,8 @@
 // scheduler, not by a re-implementation of it). There is no kubelet: Nodes are API objects that
 // tests create, and a bound Pod stays Pending.
 //
-// The binaries are built from the Go module proxy into bin/ by e2e/tools/build.sh.
+// The binaries are built from the Go module proxy into bin/ by e2e/tools/build.sh and resolved
+// through the caller's tools.Resolver (e2e/tools/tools.txt).
 package controlplane
 
 import (
@@ -20,12 +21,17 @@ import (
 
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/runtimeguard/runtimeguard/e2e/tools"
 )
 
 // Options configures Start.
 type Options struct {
-	// BinDir holds etcd, kube-apiserver, kube-controller-manager, kube-scheduler (default:
-	// <repo>/bin).
+	// Tools resolves etcd, kube-apiserver, kube-controller-manager and kube-scheduler for the
+	// caller's entry point (tools.txt must list them for it).
+	Tools *tools.Resolver
+	// BinDir is only for callers without a Resolver (e2e/bench's runner, to be moved to
+	// Tools): the binaries are then only checked to exist in it (default <repo>/bin).
 	BinDir string
 	// ControllerManager starts kube-controller-manager with the deployment, replicaset, job and
 	// daemonset controllers. Default false.
@@ -74,7 +80,8 @@ func RepoRoot() (string, error) {
 	}
 }
 
-// RequireBinaries returns an error naming the fix when a binary is missing from binDir.
+// RequireBinaries returns an error naming the fix when a binary is missing from binDir. Tools
+// go through a tools.Resolver instead; this is for the product binary (`make build`).
 func RequireBinaries(binDir string, names ...string) error {
 	var missing []string
 	for _, n := range names {
@@ -89,25 +96,38 @@ func RequireBinaries(binDir string, names ...string) error {
 	return nil
 }
 
+// Binaries are the tools Start runs with these options.
+func (o Options) Binaries() []string {
+	need := []string{"etcd", "kube-apiserver"}
+	if o.ControllerManager {
+		need = append(need, "kube-controller-manager")
+	}
+	if o.Scheduler {
+		need = append(need, "kube-scheduler")
+	}
+	return need
+}
+
 // Start starts etcd and kube-apiserver, and kube-controller-manager and kube-scheduler when
 // asked.
 func Start(opts Options) (*ControlPlane, error) {
-	if opts.BinDir == "" {
-		root, err := RepoRoot()
-		if err != nil {
+	var err error
+	switch {
+	case opts.Tools != nil:
+		if opts.BinDir, err = opts.Tools.Dir(opts.Binaries()...); err != nil {
 			return nil, err
 		}
-		opts.BinDir = filepath.Join(root, "bin")
-	}
-	need := []string{"etcd", "kube-apiserver"}
-	if opts.ControllerManager {
-		need = append(need, "kube-controller-manager")
-	}
-	if opts.Scheduler {
-		need = append(need, "kube-scheduler")
-	}
-	if err := RequireBinaries(opts.BinDir, need...); err != nil {
-		return nil, err
+	default:
+		if opts.BinDir == "" {
+			root, err := RepoRoot()
+			if err != nil {
+				return nil, err
+			}
+			opts.BinDir = filepath.Join(root, "bin")
+		}
+		if err := RequireBinaries(opts.BinDir, opts.Binaries()...); err != nil {
+			return nil, err
+		}
 	}
 	dir, err := os.MkdirTemp("", "runtimeguard-controlplane-")
 	if err != nil {

@@ -29,6 +29,7 @@ import (
 	"github.com/runtimeguard/runtimeguard/certs"
 	"github.com/runtimeguard/runtimeguard/e2e/controlplane"
 	"github.com/runtimeguard/runtimeguard/e2e/harness"
+	"github.com/runtimeguard/runtimeguard/e2e/tools"
 )
 
 func main() {
@@ -36,6 +37,19 @@ func main() {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}
+}
+
+// demoControlPlane is the control plane the demo starts.
+var demoControlPlane = controlplane.Options{ControllerManager: true, Scheduler: true}
+
+// demoTools resolves every tool the demo runs before it starts anything, so that one `make
+// demo` does not build fails at once; it returns kubectl's path. Its dry run is checked against
+// what `make demo` builds (TestMakeDemoBuildsEveryToolTheDemoResolves).
+func demoTools(r *tools.Resolver) (kubectl string, err error) {
+	if _, err := r.Dir(append(demoControlPlane.Binaries(), harness.ChartTool)...); err != nil {
+		return "", err
+	}
+	return r.Path("kubectl")
 }
 
 func step(format string, args ...any) { fmt.Printf("\n==> "+format+"\n", args...) }
@@ -47,12 +61,20 @@ func run() error {
 		return err
 	}
 	bin := filepath.Join(root, "bin")
-	if err := controlplane.RequireBinaries(bin, "kubectl", "helm", "runtimeguard"); err != nil {
+	resolver := tools.New(tools.Demo, bin)
+	kubectlPath, err := demoTools(resolver)
+	if err != nil {
 		return err
 	}
+	if err := controlplane.RequireBinaries(bin, "runtimeguard"); err != nil {
+		return fmt.Errorf("%w (or `make build`)", err)
+	}
+	ctx = tools.WithResolver(ctx, resolver)
 	step("starting etcd, kube-apiserver, kube-controller-manager and kube-scheduler (built from the Go module proxy)")
 	start := time.Now()
-	cp, err := controlplane.Start(controlplane.Options{ControllerManager: true, Scheduler: true})
+	cpOpts := demoControlPlane
+	cpOpts.Tools = resolver
+	cp, err := controlplane.Start(cpOpts)
 	if err != nil {
 		return err
 	}
@@ -85,7 +107,7 @@ func run() error {
 		}
 	}
 	kubectl := func(stdin string, args ...string) (string, error) {
-		cmd := exec.Command(filepath.Join(bin, "kubectl"), append([]string{"--kubeconfig", cp.Kubeconfig}, args...)...)
+		cmd := exec.Command(kubectlPath, append([]string{"--kubeconfig", cp.Kubeconfig}, args...)...)
 		cmd.Stdin = strings.NewReader(stdin)
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out

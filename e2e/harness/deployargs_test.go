@@ -5,10 +5,12 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/runtimeguard/runtimeguard/e2e/tools"
 )
 
 func TestServeArgsFollowTheChart(t *testing.T) {
-	ctx := context.Background()
+	ctx := tools.WithResolver(context.Background(), tools.New(tools.Unit, tools.ForTest(t, "helm")))
 	for _, tc := range []struct {
 		name string
 		set  []string
@@ -17,18 +19,19 @@ func TestServeArgsFollowTheChart(t *testing.T) {
 	}{
 		{
 			name: "defaults (cert-manager)",
-			want: []string{"--namespace=runtimeguard-system", "--enforcement=enforce", "--require-advertised-handlers=false",
-				"--eval-timeout=1s", "--log-level=info"},
+			want: []string{"--webhook-namespace=runtimeguard-system", "--enforcement=enforce", "--require-advertised-handlers=false",
+				"--eval-timeout=1s", "--zap-log-level=info", "--mutating-webhook-configuration=runtimeguard",
+				"--validating-webhook-configuration=runtimeguard", "--failure-policy=Fail"},
 		},
 		{
 			name: "self-signed with policies",
 			set: []string{"--set", "certManager.enabled=false", "--set", "extraServingSANs={127.0.0.1,webhook.example}",
 				"--set", "selfSignedCerts.certValidity=2h", "--set", "policies.existingConfigMap=p"},
 			opts: ServeArgsOptions{PolicyDir: "/tmp/p"},
-			want: []string{"--namespace=runtimeguard-system", "--enforcement=enforce", "--require-advertised-handlers=false",
-				"--eval-timeout=1s", "--log-level=info", "--policies=/tmp/p", "--self-signed-certs",
-				"--cert-secret-name=runtimeguard-tls", "--service-name=runtimeguard",
+			want: []string{"--webhook-namespace=runtimeguard-system", "--enforcement=enforce", "--require-advertised-handlers=false",
+				"--eval-timeout=1s", "--zap-log-level=info", "--policies=/tmp/p",
 				"--mutating-webhook-configuration=runtimeguard", "--validating-webhook-configuration=runtimeguard",
+				"--failure-policy=Fail", "--self-signed-certs", "--cert-secret-name=runtimeguard-tls", "--service-name=runtimeguard",
 				"--cert-validity=2h", "--ca-validity=43800h", "--cert-extra-sans=127.0.0.1,webhook.example",
 				"--cluster-domain=cluster.local"},
 		},

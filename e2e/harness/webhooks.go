@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/runtimeguard/runtimeguard/e2e/controlplane"
+	"github.com/runtimeguard/runtimeguard/e2e/tools"
 )
 
 // Release and Namespace are the Helm release the tests render the chart as.
@@ -31,18 +32,26 @@ type Rendered struct {
 	Documents  [][]byte
 }
 
-// RenderChart runs `helm template` on charts/runtimeguard with extra --set / -f arguments.
+// ChartTool is the tool RenderChart runs.
+const ChartTool = "helm"
+
+// RenderChart runs `helm template` on charts/runtimeguard with extra --set / -f arguments,
+// with the helm of ctx's tools.Resolver (tools.WithResolver).
 func RenderChart(ctx context.Context, args ...string) (*Rendered, error) {
 	root, err := controlplane.RepoRoot()
 	if err != nil {
 		return nil, err
 	}
-	bin := filepath.Join(root, "bin")
-	if err := controlplane.RequireBinaries(bin, "helm"); err != nil {
+	resolver, err := tools.FromContext(ctx)
+	if err != nil {
+		return nil, err
+	}
+	helm, err := resolver.Path(ChartTool)
+	if err != nil {
 		return nil, err
 	}
 	cmdArgs := append([]string{"template", Release, filepath.Join(root, "charts", "runtimeguard"), "--namespace", Namespace}, args...)
-	cmd := exec.CommandContext(ctx, filepath.Join(bin, "helm"), cmdArgs...)
+	cmd := exec.CommandContext(ctx, helm, cmdArgs...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
 # Builds the pinned tools the tests and the demo need into bin/ (git-ignored), from the Go
 # module proxy. Each tool is rebuilt only when its pinned version changes (a stamp file records
-# what was built). Usage: e2e/tools/build.sh [kube|etcd|opa|helm|certmanager|all]...
+# what was built).
+# Usage: e2e/tools/build.sh --for ENTRY     the tools e2e/tools/tools.txt lists for ENTRY (demo,
+#                                          e2e, unit, lint, opa-test, bench): what `make ENTRY` runs
+#        e2e/tools/build.sh --list ENTRY    print those tools, one per line, and build nothing
+#        e2e/tools/build.sh [kube|etcd|opa|helm|certmanager|all]...
+# With TOOLS_DRY_RUN=1 nothing is built or copied: each module is reported as fresh, cached or
+# to build, followed by "provides <binary>" lines (e2e/tools's check reads them).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -102,7 +108,59 @@ build_certmanager() {
 	stamp certmanager "$CERT_MANAGER_VERSION" cert-manager-lite
 }
 
-targets=("$@")
+# module_of BINARY: the pinned module (build_<module>) that builds BINARY.
+module_of() {
+	case $1 in
+	kube-apiserver | kube-controller-manager | kube-scheduler | kubectl) echo kube ;;
+	etcd) echo etcd ;;
+	opa) echo opa ;;
+	helm) echo helm ;;
+	cert-manager-lite) echo certmanager ;;
+	*) echo "e2e/tools/tools.txt names $1, which no module here builds (add it to module_of in $0)" >&2; return 1 ;;
+	esac
+}
+# listed ENTRY: the tools tools.txt lists for ENTRY.
+listed() {
+	local line
+	line=$(sed -e 's/#.*//' "$root/e2e/tools/tools.txt" | grep -E "^[[:space:]]*$1[[:space:]]*:" || true)
+	if [ -z "$line" ]; then
+		echo "entry point $1 is not in e2e/tools/tools.txt (have: $(sed -e 's/#.*//' "$root/e2e/tools/tools.txt" | grep -oE '^[a-z0-9-]+' | tr '\n' ' '))" >&2
+		return 2
+	fi
+	echo "${line#*:}" | tr -s ' \t' '\n' | grep -v '^$'
+}
+# Dry run: report instead of building.
+if [ "${TOOLS_DRY_RUN:-}" = 1 ]; then
+	fresh() {
+		local name=$1 version=$2; shift 2
+		local state=build
+		if [ "$(cat "$bin/.$name.version" 2>/dev/null)" = "$version" ]; then state=fresh; fi
+		for f in "$@"; do [ -x "$bin/$f" ] || state=build; done
+		if [ $state = build ]; then
+			state=cached
+			for f in "$@"; do [ -x "$cache/$name-$version/$f" ] || state=build; done
+		fi
+		echo "$name $version: $state"
+		for f in "$@"; do echo "provides $f"; done
+		return 0
+	}
+fi
+
+targets=()
+while [ $# -gt 0 ]; do
+	case $1 in
+	--for | --list)
+		[ $# -ge 2 ] || { echo "$1 needs an entry point (see e2e/tools/tools.txt)" >&2; exit 2; }
+		names=$(listed "$2") || exit 2
+		if [ "$1" = --list ]; then echo "$names"; exit 0; fi
+		for n in $names; do
+			m=$(module_of "$n") || exit 2
+			case " ${targets[*]-} " in *" $m "*) ;; *) targets+=("$m") ;; esac
+		done
+		shift 2 ;;
+	*) targets+=("$1"); shift ;;
+	esac
+done
 [ ${#targets[@]} -gt 0 ] || targets=(all)
 for t in "${targets[@]}"; do
 	case $t in

@@ -1,8 +1,6 @@
 package cluster
 
 import (
-	"os"
-	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
@@ -16,21 +14,15 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/runtimeguard/runtimeguard/e2e/tools"
 )
 
 // The informers of a real kube-apiserver (etcd and kube-apiserver from <repo>/bin, as `make
 // unit` builds them) feed the claim store through the cache options serve uses: templates and
 // claims created, updated and deleted while the view runs resolve accordingly, trimmed.
 func TestWatchClaimsAgainstKubeAPIServer(t *testing.T) {
-	bin, err := filepath.Abs("../../bin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range []string{"etcd", "kube-apiserver"} {
-		if _, err := os.Stat(filepath.Join(bin, name)); err != nil {
-			t.Skipf("%s not built: run e2e/tools/build.sh etcd kube (make unit does)", name)
-		}
-	}
+	bin := tools.ForTest(t, "etcd", "kube-apiserver")
 	env := &envtest.Environment{BinaryAssetsDirectory: bin, ControlPlaneStartTimeout: 2 * time.Minute}
 	cfg, err := env.Start()
 	if err != nil {

@@ -43,6 +43,9 @@ type Options struct {
 	MaxStaleness time.Duration
 	// Certs configures self-managed certificates (--self-signed-certs and friends).
 	Certs certs.Options
+	// FailurePolicy sets the webhooks' failurePolicy once this replica is ready
+	// (--failure-policy; failurepolicy.go).
+	FailurePolicy FailurePolicyOptions
 }
 
 // DefaultOptions returns the defaults the flags show.
@@ -72,6 +75,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.ShutdownDelay, "shutdown-delay", o.ShutdownDelay, "how long to keep serving after SIGTERM with /readyz failing, so traffic moves to other replicas first")
 	fs.DurationVar(&o.MaxStaleness, "max-staleness", o.MaxStaleness, "how long the API server may be unreachable before /readyz fails (decisions continue from the cache meanwhile)")
 	o.Certs.AddFlags(fs)
+	o.FailurePolicy.AddFlags(fs)
 }
 
 // Validate checks the options.
@@ -96,6 +100,16 @@ func (o *Options) Validate() error {
 		c := o.Certs
 		c.Namespace = o.Namespace
 		if err := c.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if fp := o.failurePolicy(); fp.Policy != "" {
+		if len(o.ClusterFiles) > 0 {
+			errs = append(errs, errors.New("--failure-policy needs an API server; it cannot be combined with --cluster"))
+		}
+		if err := fp.Validate(); err != nil {
+			errs = append(errs, err)
+		} else if _, err := readyzURL(o.HealthProbeBindAddress); err != nil {
 			errs = append(errs, err)
 		}
 	}

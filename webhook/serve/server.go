@@ -57,6 +57,7 @@ func Run(ctx context.Context, o Options) error {
 		cacheOpts = cluster.CacheOptions()
 	}
 	var certsReady <-chan struct{}
+	serving := newServingCert(metrics.Registry, log.WithName("serving-certificate"))
 	mgr, err := manager.New(cfg, manager.Options{
 		Scheme:                  scheme,
 		Cache:                   cacheOpts,
@@ -68,7 +69,7 @@ func Run(ctx context.Context, o Options) error {
 			Host:    o.BindAddress,
 			Port:    o.Port,
 			CertDir: o.CertDir,
-			TLSOpts: []func(*tls.Config){webhook.TLSOptions},
+			TLSOpts: []func(*tls.Config){webhook.TLSOptions, serving.tlsOption(ctx, o.CertDir)},
 		}), &certsReady),
 	})
 	if err != nil {
@@ -145,6 +146,9 @@ func Run(ctx context.Context, o Options) error {
 		}
 		return nil
 	}); err != nil {
+		return err
+	}
+	if err := addFailurePolicyKeeper(mgr, o, serving, log.WithName("failure-policy")); err != nil {
 		return err
 	}
 	if len(o.PolicyDirs) > 0 {

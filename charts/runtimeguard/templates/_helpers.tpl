@@ -194,13 +194,13 @@ render runs it.
 {{- end }}
 {{- range .Values.extraArgs }}
 {{- $flag := regexReplaceAll "=.*$" . "" }}
-{{- if has $flag (list "--port" "--metrics-bind-address" "--health-probe-bind-address" "--cert-dir" "--namespace") }}
+{{- if has $flag (list "--port" "--metrics-bind-address" "--health-probe-bind-address" "--cert-dir" "--webhook-namespace" "--namespace") }}
 {{- fail (printf "extraArgs must not set %s: the chart derives it (set ports.webhook, ports.metrics or ports.health instead)" $flag) }}
 {{- end }}
 {{- end }}
 {{- range .Values.extraEnv }}
 {{- if eq .name "POD_NAMESPACE" }}
-{{- fail "extraEnv must not set POD_NAMESPACE: the chart sets it from the downward API and passes it as --namespace" }}
+{{- fail "extraEnv must not set POD_NAMESPACE: the chart sets it from the downward API and passes it as --webhook-namespace" }}
 {{- end }}
 {{- end }}
 {{- $ports := list (int .Values.ports.webhook) (int .Values.ports.metrics) (int .Values.ports.health) }}
@@ -242,12 +242,42 @@ caBundle: {{ $bundle }}
 {{- end }}
 {{- end }}
 
+{{/*
+failurePolicy of the webhooks of one configuration (dict "root" . "kind" <Kind>). With
+webhook.failurePolicy=Fail, a configuration that fails closed before a replica can answer
+(no caBundle injected yet, no replica ready) rejects every Pod CREATE outside the exempt
+namespaces. So against a cluster (helm install/upgrade), a configuration is created with
+Ignore and a ready replica whose certificate its caBundle trusts sets Fail (serve
+--failure-policy); an upgrade keeps Fail once the configuration has it, so it never reopens.
+Without a cluster to ask (helm template, --dry-run=client, and so GitOps tools that render
+with helm template), lookup finds nothing, not even kube-system: webhook.failurePolicy is
+rendered as is, because such tools would otherwise revert the replica's change at each sync.
+*/}}
+{{- define "runtimeguard.failurePolicy" -}}
+{{- $root := .root }}
+{{- $want := $root.Values.webhook.failurePolicy }}
+{{- if or (eq $want "Ignore") (not (lookup "v1" "Namespace" "" "kube-system")) }}
+{{- $want }}
+{{- else }}
+{{- $live := lookup "admissionregistration.k8s.io/v1" .kind "" (include "runtimeguard.webhookConfigurationName" $root) }}
+{{- $policy := "Ignore" }}
+{{- with $live.webhooks }}
+{{- $policy = "Fail" }}
+{{- range . }}
+{{- if ne (toString .failurePolicy) "Fail" }}
+{{- $policy = "Ignore" }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- $policy }}
+{{- end }}
+{{- end }}
+
 {{/* Fields shared by the mutating and the validating webhook. */}}
 {{- define "runtimeguard.webhookCommon" -}}
 admissionReviewVersions: ["v1"]
 sideEffects: None
 timeoutSeconds: {{ .Values.webhook.timeoutSeconds }}
-failurePolicy: {{ .Values.webhook.failurePolicy }}
 matchPolicy: Equivalent
 rules:
   - apiGroups: [""]
