@@ -27,6 +27,8 @@ type suite struct {
 	path          string
 	policies      []located
 	defaultPolicy bool
+	policyModules []located
+	policyData    []located
 	cluster       []located
 	enforcement   string
 	cases         []*testCase
@@ -121,10 +123,14 @@ func parseSuite(path string) (*suite, error) {
 	}
 	s := &suite{path: path, line: root.Line}
 	seen := map[string]bool{}
-	err = p.mapping(root, "the suite", []string{"policies", "defaultPolicy", "cluster", "enforcement", "cases"}, func(key string, k, v *yaml.Node) error {
+	err = p.mapping(root, "the suite", []string{"policies", "defaultPolicy", "policyModules", "policyData", "cluster", "enforcement", "cases"}, func(key string, k, v *yaml.Node) error {
 		switch key {
 		case "policies":
 			s.policies, err = p.paths(v, "policies", true)
+		case "policyModules":
+			s.policyModules, err = p.paths(v, "policyModules", true)
+		case "policyData":
+			s.policyData, err = p.existing(v, "policyData")
 		case "defaultPolicy":
 			var b bool
 			b, err = p.boolean(v, key)
@@ -271,6 +277,26 @@ func (p *parser) paths(n *yaml.Node, what string, dirs bool) ([]located, error) 
 		}
 		if !dirs && info.IsDir() {
 			return nil, &suiteError{file: p.path, line: l.line, msg: fmt.Sprintf("%s: %s is a directory, want a file", what, path)}
+		}
+		list[i].value = path
+	}
+	return list, nil
+}
+
+// existing reads a list of paths (files or directories) relative to the suite file and checks
+// they exist.
+func (p *parser) existing(n *yaml.Node, what string) ([]located, error) {
+	list, err := p.strList(n, what)
+	if err != nil {
+		return nil, err
+	}
+	for i, l := range list {
+		path := l.value
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(p.dir, path)
+		}
+		if _, err := os.Stat(path); err != nil {
+			return nil, &suiteError{file: p.path, line: l.line, msg: fmt.Sprintf("%s: %s does not exist (paths are relative to the suite file)", what, path)}
 		}
 		list[i].value = path
 	}

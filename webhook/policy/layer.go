@@ -213,11 +213,11 @@ func layerFiles(p, flag string, modules bool) ([]string, error) {
 }
 
 // skipFile says which files of a policy directory are never policy: unit tests (for
-// `opa test`), suites (for `runtimeguard test` and the ConfigMap check) and the cluster
-// fixtures suites shipped next to a policy read (*.cluster.yaml).
+// `opa test`), suites (for `runtimeguard test` and the ConfigMap check), the cluster fixtures
+// suites shipped next to a policy read (*.cluster.yaml) and JSON schemas (data.schema.json).
 func skipFile(name string) bool {
 	return strings.HasSuffix(name, "_test.rego") || strings.HasSuffix(name, ".suite.yaml") ||
-		strings.HasSuffix(name, ".cluster.yaml")
+		strings.HasSuffix(name, ".cluster.yaml") || strings.HasSuffix(name, ".schema.json")
 }
 
 func policyFile(name string) bool {

@@ -11,8 +11,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/runtimeguard/runtimeguard/version"
-	"github.com/runtimeguard/runtimeguard/webhook/policy"
+	"github.com/runtimeguard/runtimeguard/webhook/cluster"
 )
+
+// syncedView is an empty cluster view, ready to decide against.
+func syncedView() *cluster.View {
+	v := cluster.NewView(cluster.Options{})
+	v.MarkSynced()
+	return v
+}
 
 // writePolicy writes the shipped Rego and data into dir, data edited by edit.
 func writePolicy(t *testing.T, dir string, edit func(string) string) {
@@ -38,19 +45,22 @@ func writePolicy(t *testing.T, dir string, edit func(string) string) {
 func TestReloadCountsEachFailureOnceAndLabelsTheServingPolicy(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "policies")
 	writePolicy(t, dir, func(s string) string { return s })
-	set, err := policy.LoadDirs(dir)
+	o := DefaultOptions()
+	o.PolicyDirs = []string{dir}
+	set, err := o.LoadPolicies()
 	if err != nil {
 		t.Fatal(err)
 	}
-	engine, err := policy.NewEngine(t.Context(), set, 0)
-	if err != nil {
+	gate := &policyGate{opts: &o, view: syncedView()}
+	if err := gate.apply(t.Context(), set); err != nil {
 		t.Fatal(err)
 	}
+	engine := gate.Engine()
 	reg := prometheus.NewPedanticRegistry()
 	m := newReloadMetrics(reg)
 	m.observePolicy(engine)
-	w := &policyWatcher{dirs: []string{dir}, engine: engine, log: logr.Discard(), metrics: m}
-	w.lastDigest, _ = digestDirs(w.dirs)
+	w := &policyWatcher{paths: o.PolicyPaths(), load: o.LoadPolicies, gate: gate, log: logr.Discard(), metrics: m}
+	w.lastDigest, _ = digestDirs(w.paths)
 
 	check := func(step string, wantErrors, wantStale float64, wantSeries string) {
 		t.Helper()
@@ -79,6 +89,12 @@ func TestReloadCountsEachFailureOnceAndLabelsTheServingPolicy(t *testing.T) {
 		w.reload(t.Context())
 	}
 	check("a broken file, seen by three resyncs", 1, 1, first)
+	if gate.check(nil) != nil {
+		t.Error("a replica serving a good policy turned NotReady on a broken reload")
+	}
+	if generation, hash := engine.Generation(); generation != 1 || "runtimeguard_policy_generation{hash=\""+hash+"\"} 1" != first {
+		t.Errorf("the broken set replaced the last good one: generation %d hash %s", generation, hash)
+	}
 
 	if err := os.RemoveAll(dir); err != nil {
 		t.Fatal(err)

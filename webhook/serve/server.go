@@ -37,11 +37,6 @@ func Run(ctx context.Context, o Options) error {
 	log := ctrl.Log.WithName("serve")
 	build := version.Get()
 	log.Info("runtimeguard starting", "version", build.Version, "commit", build.Commit, "go", build.GoVersion, "opa", build.OPAVersion)
-	set, err := o.LoadPolicies()
-	if err != nil {
-		return fmt.Errorf("loading policies: %w", err)
-	}
-
 	live := len(o.ClusterFiles) == 0
 	cfg, err := restConfig(o.Kubeconfig, live)
 	if err != nil {
@@ -98,19 +93,32 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("loading --cluster files: %w", err)
 	}
 
-	pipeline, engine, err := o.NewPipeline(ctx, set, view, webhook.NewMetrics(metrics.Registry))
-	if err != nil {
-		return fmt.Errorf("compiling policies: %w", err)
-	}
-	generation, hash := engine.Generation()
-	log.Info("policy compiled", "files", set.Files, "generation", generation, "hash", hash)
-	metrics.Registry.MustRegister(NewInventoryCollector(view, engine.GPUPolicy), newBuildInfo(build))
+	// A broken policy at start does not end the process (that would crash-loop): the replica
+	// stays NotReady, says why in /readyz and the log, and the watcher retries on change.
+	gate := &policyGate{opts: &o, view: view, metrics: webhook.NewMetrics(metrics.Registry)}
 	policyMetrics := newReloadMetrics(metrics.Registry)
-	policyMetrics.observePolicy(engine)
+	set, err := o.LoadPolicies()
+	if err == nil {
+		err = gate.apply(ctx, set)
+	}
+	if err != nil {
+		gate.fail(err)
+		policyMetrics.observeReload(err)
+		if len(o.PolicyPaths()) == 0 {
+			return fmt.Errorf("compiling the embedded policy: %w", err) // nothing to wait for
+		}
+		log.Error(err, "policy does not load; serving no admission and staying NotReady until the policy files are fixed", "paths", o.PolicyPaths())
+	} else {
+		engine := gate.Engine()
+		generation, hash := engine.Generation()
+		log.Info("policy compiled", "files", set.Files, "generation", generation, "hash", hash)
+		policyMetrics.observePolicy(engine)
+	}
+	metrics.Registry.MustRegister(NewInventoryCollector(view, gate.gpuPolicy), newBuildInfo(build))
 	stopping := &atomic.Bool{} // set when the drain starts
 	server := mgr.GetWebhookServer()
-	server.Register(webhook.MutatePath, closeWhileDraining(stopping, webhook.NewHandler(pipeline.Mutate)))
-	server.Register(webhook.ValidatePath, closeWhileDraining(stopping, webhook.NewHandler(pipeline.Validate)))
+	server.Register(webhook.MutatePath, closeWhileDraining(stopping, gate.mutate()))
+	server.Register(webhook.ValidatePath, closeWhileDraining(stopping, gate.validate()))
 
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err
@@ -124,6 +132,9 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	if err := mgr.AddReadyzCheck("webhook", server.StartedChecker()); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("policy", gate.check); err != nil {
 		return err
 	}
 	if live {
@@ -147,8 +158,8 @@ func Run(ctx context.Context, o Options) error {
 	}); err != nil {
 		return err
 	}
-	if len(o.PolicyDirs) > 0 {
-		if err := mgr.Add(&policyWatcher{dirs: o.PolicyDirs, engine: engine, log: log.WithName("policy"), metrics: policyMetrics}); err != nil {
+	if paths := o.PolicyPaths(); len(paths) > 0 {
+		if err := mgr.Add(&policyWatcher{paths: paths, load: o.LoadPolicies, gate: gate, log: log.WithName("policy"), metrics: policyMetrics}); err != nil {
 			return err
 		}
 	}
