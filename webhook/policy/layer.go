@@ -31,7 +31,9 @@ type Layers struct {
 func (l Layers) Empty() bool { return len(l.ModuleDirs) == 0 && len(l.DataPaths) == 0 }
 
 // Paths lists every directory and file the layers are read from, for the reload watcher.
-func (l Layers) Paths() []string { return append(append([]string(nil), l.ModuleDirs...), l.DataPaths...) }
+func (l Layers) Paths() []string {
+	return append(append([]string(nil), l.ModuleDirs...), l.DataPaths...)
+}
 
 // dataLayer is one data document merged over the set, kept to say which file set a value.
 type dataLayer struct {
