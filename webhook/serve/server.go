@@ -27,6 +27,7 @@ import (
 	"github.com/runtimeguard/runtimeguard/version"
 	"github.com/runtimeguard/runtimeguard/webhook"
 	"github.com/runtimeguard/runtimeguard/webhook/cluster"
+	"github.com/runtimeguard/runtimeguard/webhook/policycheck"
 )
 
 // Run serves the webhook until ctx is cancelled, then drains in-flight admissions.
@@ -119,6 +120,9 @@ func Run(ctx context.Context, o Options) error {
 	server := mgr.GetWebhookServer()
 	server.Register(webhook.MutatePath, closeWhileDraining(stopping, gate.mutate()))
 	server.Register(webhook.ValidatePath, closeWhileDraining(stopping, gate.validate()))
+	// Policy ConfigMaps are checked before the API server stores them (the chart's
+	// policy.runtimeguard.io webhook); it needs no policy of its own, so it serves while NotReady.
+	server.Register(policycheck.Path, &ctrlwebhook.Admission{Handler: &policycheck.Checker{BaseDirs: o.PolicyDirs}})
 
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err
