@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -121,5 +122,50 @@ runtimeguard_build_info{goversion="go1.99.1",revision="0123abc",version="v1.2.3"
 	c := newBuildInfo(version.Info{Version: "v1.2.3", Commit: "0123abc", GoVersion: "go1.99.1", OPAVersion: "1.0.0"})
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want)); err != nil {
 		t.Error(err)
+	}
+}
+
+// A --policy-data file is watched like a policy directory: a change of it is reloaded, and a
+// broken version keeps the last good set serving.
+func TestReloadOfADataLayerFile(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "team.yaml")
+	write := func(content string) {
+		t.Helper()
+		if err := os.WriteFile(data, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("config:\n  traits:\n    untrusted:\n      requires: {isolation: 1}\n")
+	o := DefaultOptions()
+	o.PolicyDataPaths = []string{data}
+	set, err := o.LoadPolicies()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate := &policyGate{opts: &o, view: syncedView()}
+	if err := gate.apply(t.Context(), set); err != nil {
+		t.Fatal(err)
+	}
+	m := newReloadMetrics(prometheus.NewPedanticRegistry())
+	w := &policyWatcher{paths: o.PolicyPaths(), load: o.LoadPolicies, gate: gate, log: logr.Discard(), metrics: m}
+	w.lastDigest, _ = digestDirs(w.paths)
+	if dirs := watchDirs(w.paths); len(dirs) != 1 || dirs[0] != filepath.Dir(data) {
+		t.Errorf("watched %v, want the data file's directory", dirs)
+	}
+	isolation := func() string {
+		traits := gate.Engine().Data()["config"].(map[string]any)["traits"].(map[string]any)
+		return fmt.Sprint(traits["untrusted"].(map[string]any)["requires"].(map[string]any)["isolation"])
+	}
+
+	write("config:\n  traits:\n    untrusted:\n      requires: {isolation: 2}\n")
+	w.reload(t.Context())
+	if generation, _ := gate.Engine().Generation(); generation != 2 || isolation() != "2" {
+		t.Fatalf("after changing the data file: generation %d, isolation %s; want 2 and 2", generation, isolation())
+	}
+	write("config:\n  traits:\n    untrusted:\n      requires: {isolation: two}\n")
+	w.reload(t.Context())
+	if generation, _ := gate.Engine().Generation(); generation != 2 || isolation() != "2" || testutil.ToFloat64(m.policyStale) != 1 {
+		t.Fatalf("after breaking the data file: generation %d, isolation %s, stale %v; want the last good set (2, 2) and stale 1",
+			generation, isolation(), testutil.ToFloat64(m.policyStale))
 	}
 }
