@@ -95,7 +95,8 @@ func Run(ctx context.Context, o Options) error {
 	}
 
 	// A broken policy at start does not end the process (that would crash-loop): the replica
-	// stays NotReady, says why in /readyz and the log, and the watcher retries on change.
+	// stays NotReady (/readyz fails on the "policy" check), logs why with file:line, and the
+	// watcher retries on every change of the files.
 	gate := &policyGate{opts: &o, view: view, metrics: webhook.NewMetrics(metrics.Registry)}
 	policyMetrics := newReloadMetrics(metrics.Registry)
 	set, err := o.LoadPolicies()
