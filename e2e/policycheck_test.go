@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -130,5 +133,87 @@ func TestPolicyConfigMapWithBrokenRegoIsRefusedByKubectlApplyWithFileAndLine(t *
 	// Without the label the webhook is not called (objectSelector): anything may be stored.
 	if out, ok := kubectlApply(t, policyConfigMap(name+"-unlabelled", nil, broken)); !ok {
 		t.Errorf("an unlabelled ConfigMap was refused:\n%s", out)
+	}
+}
+
+// Scenario 30. The real binary started with a broken policy directory does not exit (no crash
+// loop): it keeps running NotReady, with /healthz ok and /readyz failing on the "policy" check,
+// logs the error with file:line, answers admissions with 503 naming the file, and once the file
+// is fixed becomes Ready by itself and decides (an untrusted Pod gets gvisor).
+func TestReplicaStartingWithABrokenPolicyStaysNotReadyInsteadOfCrashLooping(t *testing.T) {
+	ensureStandardCluster(t)
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "policies")
+	if err := copyPolicies(filepath.Join(s.root, "policies"), dir); err != nil {
+		t.Fatal(err)
+	}
+	broken := filepath.Join(dir, "broken.rego")
+	if err := os.WriteFile(broken, []byte("package runtimeguard\n\ndeny contains msg if {\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o := s.webhookCfg
+	o.Port = 0
+	o.LogPath = filepath.Join(s.logDir, "broken-start.log")
+	o.Args = []string{"--policies=" + dir}
+	o.NoWait = true
+	start := time.Now()
+	w, err := harness.StartWebhook(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+
+	health := func(path string) (int, string) {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d%s", w.HealthPort, path))
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	var last string
+	if err := controlplane.Wait(ctx, 30*time.Second, func(context.Context) (bool, error) {
+		if w.Exited() {
+			return false, fmt.Errorf("runtimeguard serve exited with a broken policy; see %s", o.LogPath)
+		}
+		hs, _ := health("/healthz")
+		rs, rb := health("/readyz")
+		last = fmt.Sprintf("healthz %d, readyz %d %q", hs, rs, rb)
+		return hs == http.StatusOK && rs == http.StatusInternalServerError && strings.Contains(rb, "[-]policy failed"), nil
+	}); err != nil {
+		t.Fatalf("the replica is not up and NotReady on the policy check: %v (%s)", err, last)
+	}
+	measure("scenario 30: a replica started with a broken policy is up and NotReady (readyz: policy failed) %s after start", time.Since(start).Round(time.Millisecond))
+	logBytes, err := os.ReadFile(o.LogPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(logBytes), "staying NotReady until the policy files are fixed") || !strings.Contains(string(logBytes), "broken.rego:4: rego_parse_error") {
+		t.Errorf("the log does not say the policy is broken, with file:line:\n%s", logBytes)
+	}
+	hc := admissionHTTPClient()
+	url := fmt.Sprintf("https://127.0.0.1:%d/mutate-v1-pod", w.Port)
+	status, body, err := postAdmissionReview(hc, url, realisticPodReview(nsUntrusted)("broken-start"))
+	if err != nil || status != http.StatusServiceUnavailable || !strings.Contains(string(body), "broken.rego:4") {
+		t.Errorf("an admission to the NotReady replica: %d %q (%v), want 503 naming broken.rego:4", status, body, err)
+	}
+	// Still running a few seconds on: no exit, so no restart loop.
+	time.Sleep(3 * time.Second)
+	if w.Exited() {
+		t.Fatalf("the replica exited; see %s", o.LogPath)
+	}
+
+	if err := os.Remove(broken); err != nil {
+		t.Fatal(err)
+	}
+	fixed := time.Now()
+	if err := w.WaitReady(ctx, 60*time.Second); err != nil {
+		t.Fatalf("the replica did not become Ready after the policy was fixed: %v", err)
+	}
+	measure("scenario 30: Ready %s after the broken file was removed, without a restart", time.Since(fixed).Round(time.Millisecond))
+	class, err := mutatedClass(hc, w, realisticPodReview(nsUntrusted))
+	if err != nil || class != "gvisor" {
+		t.Errorf("after the fix, an untrusted Pod's review: class %q (%v), want gvisor", class, err)
 	}
 }
