@@ -32,3 +32,23 @@ func TestPolicyLayerFlags(t *testing.T) {
 		t.Errorf("a broken module layer: exit %d, stderr %q; want 2 and file:line", code, stderr)
 	}
 }
+
+// Every example of policies/examples works as a layer over the built-in policy: eval decides
+// its Pods with --policy-modules exactly as with a copy of the default policy plus the example
+// (--policies policies --policies EXAMPLE).
+func TestExamplesWorkAsPolicyModules(t *testing.T) {
+	for _, ex := range []string{"team-overrides", "registry-allowlist", "deny-privileged-sandboxed", "warn-no-class"} {
+		t.Run(ex, func(t *testing.T) {
+			args := []string{"eval", "-o", "json", "--cluster", exampleCluster}
+			if ex == "team-overrides" {
+				args = append(args, "--cluster", "../../policies/examples/cluster/team-overrides/namespaces.yaml")
+			}
+			pods := "../../policies/examples/pods/" + ex + "/pods.yaml"
+			_, copied, stderr1 := runCLI(t, append(args, "--policies", "../../policies", "--policies", "../../policies/examples/"+ex, pods)...)
+			_, layered, stderr2 := runCLI(t, append(args, "--policy-modules", "../../policies/examples/"+ex, pods)...)
+			if copied == "" || copied != layered {
+				t.Errorf("decisions differ:\n--policies copy:\n%s%s\n--policy-modules:\n%s%s", copied, stderr1, layered, stderr2)
+			}
+		})
+	}
+}

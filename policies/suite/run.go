@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/runtimeguard/runtimeguard/policies"
 	"github.com/runtimeguard/runtimeguard/webhook"
 	"github.com/runtimeguard/runtimeguard/webhook/cluster"
 	"github.com/runtimeguard/runtimeguard/webhook/manifest"
@@ -40,7 +41,15 @@ func loadPolicies(s *suite, extra policy.Layers) (*policy.Set, error) {
 	if o.Layers().Empty() {
 		return merged, nil
 	}
-	return o.Layers().Apply(merged)
+	layered, err := o.Layers().Apply(merged)
+	if err != nil {
+		return nil, err
+	}
+	// Built on the default policy: its data must match its schema, as serve would require.
+	if err := layered.CheckData(context.Background(), policies.DataSchema); err != nil {
+		return nil, err
+	}
+	return layered, nil
 }
 
 func values(list []located) []string {
