@@ -15,6 +15,25 @@ import (
 	"github.com/runtimeguard/runtimeguard/webhook/cluster"
 )
 
+// startedWatcher serves o's policy through a gate, as serve starts, and returns the watcher of
+// its paths (as Start leaves it, without running its loop) and its metrics.
+func startedWatcher(t *testing.T, o *Options) (*policyWatcher, *reloadMetrics) {
+	t.Helper()
+	set, err := o.LoadPolicies()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate := &policyGate{opts: o, view: syncedView()}
+	if err := gate.apply(t.Context(), set); err != nil {
+		t.Fatal(err)
+	}
+	m := newReloadMetrics(prometheus.NewPedanticRegistry())
+	m.observePolicy(gate.Engine())
+	w := &policyWatcher{paths: o.PolicyPaths(), load: o.LoadPolicies, gate: gate, log: logr.Discard(), metrics: m}
+	w.lastDigest, _ = digestDirs(w.paths)
+	return w, m
+}
+
 // syncedView is an empty cluster view, ready to decide against.
 func syncedView() *cluster.View {
 	v := cluster.NewView(cluster.Options{})
@@ -48,20 +67,9 @@ func TestReloadCountsEachFailureOnceAndLabelsTheServingPolicy(t *testing.T) {
 	writePolicy(t, dir, func(s string) string { return s })
 	o := DefaultOptions()
 	o.PolicyDirs = []string{dir}
-	set, err := o.LoadPolicies()
-	if err != nil {
-		t.Fatal(err)
-	}
-	gate := &policyGate{opts: &o, view: syncedView()}
-	if err := gate.apply(t.Context(), set); err != nil {
-		t.Fatal(err)
-	}
+	w, m := startedWatcher(t, &o)
+	gate := w.gate
 	engine := gate.Engine()
-	reg := prometheus.NewPedanticRegistry()
-	m := newReloadMetrics(reg)
-	m.observePolicy(engine)
-	w := &policyWatcher{paths: o.PolicyPaths(), load: o.LoadPolicies, gate: gate, log: logr.Discard(), metrics: m}
-	w.lastDigest, _ = digestDirs(w.paths)
 
 	check := func(step string, wantErrors, wantStale float64, wantSeries string) {
 		t.Helper()
@@ -138,17 +146,8 @@ func TestReloadOfADataLayerFile(t *testing.T) {
 	write("config:\n  traits:\n    untrusted:\n      requires: {isolation: 1}\n")
 	o := DefaultOptions()
 	o.PolicyDataPaths = []string{data}
-	set, err := o.LoadPolicies()
-	if err != nil {
-		t.Fatal(err)
-	}
-	gate := &policyGate{opts: &o, view: syncedView()}
-	if err := gate.apply(t.Context(), set); err != nil {
-		t.Fatal(err)
-	}
-	m := newReloadMetrics(prometheus.NewPedanticRegistry())
-	w := &policyWatcher{paths: o.PolicyPaths(), load: o.LoadPolicies, gate: gate, log: logr.Discard(), metrics: m}
-	w.lastDigest, _ = digestDirs(w.paths)
+	w, m := startedWatcher(t, &o)
+	gate := w.gate
 	if dirs := watchDirs(w.paths); len(dirs) != 1 || dirs[0] != filepath.Dir(data) {
 		t.Errorf("watched %v, want the data file's directory", dirs)
 	}
