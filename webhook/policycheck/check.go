@@ -85,8 +85,13 @@ func (c *Checker) Check(ctx context.Context, role string, files map[string]strin
 	default:
 		return fmt.Errorf("label %s=%q: want %q (modules and data added to the built-in policy, as serve --policy-modules) or %q (the whole policy, as serve --policies)", RoleLabel, role, RoleLayer, RoleReplace)
 	}
-	for key := range binary {
-		return fmt.Errorf("binaryData key %q: runtimeguard reads policy files from data only", key)
+	if len(binary) > 0 {
+		keys := make([]string, 0, len(binary))
+		for k := range binary {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		return fmt.Errorf("binaryData keys %s: runtimeguard reads policy files from data only; move them there", strings.Join(keys, ", "))
 	}
 	dir, err := os.MkdirTemp("", "policycheck-")
 	if err != nil {
