@@ -50,6 +50,7 @@ var ciFiles = map[string]string{
 	"warn-ignore-values.yaml":                  "warn mode with failurePolicy Ignore",
 	"platform-values.yaml":                     "host network, custom ports, extraArgs/extraEnv, OpenShift security contexts, one replica",
 	"monitoring-values.yaml":                   "ServiceMonitor, PrometheusRule and Grafana dashboard on",
+	"policy-layer-values.yaml":                 "a policy layer (data and a module) over the built-in policy",
 }
 
 var (
@@ -295,6 +296,8 @@ type webhook struct {
 	configName        string
 }
 
+// webhooks returns the two Pod webhooks; the policy ConfigMap check (policyCheckWebhookName)
+// is tested on its own (policylayer_test.go).
 func (r *rendered) webhooks(t *testing.T) []webhook {
 	t.Helper()
 	m := one(t, "MutatingWebhookConfiguration", r.mutating)
@@ -306,6 +309,9 @@ func (r *rendered) webhooks(t *testing.T) []webhook {
 			w.MatchConditions, m.Annotations, m.Name})
 	}
 	for _, w := range v.Webhooks {
+		if w.Name == policyCheckWebhookName {
+			continue
+		}
 		out = append(out, webhook{"ValidatingWebhookConfiguration", w.Name, w.ClientConfig, w.Rules, w.FailurePolicy,
 			w.SideEffects, w.TimeoutSeconds, w.AdmissionReviewVersions, w.NamespaceSelector, w.ObjectSelector,
 			w.MatchConditions, v.Annotations, v.Name})

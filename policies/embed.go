@@ -15,3 +15,10 @@ var FS embed.FS
 //
 //go:embed explain.rego
 var TraceSource []byte
+
+// DataSchema is the JSON schema the data of the built-in policy must match, however it is
+// layered (--policy-data, --policy-modules): checked when a set built on the built-in policy
+// is loaded.
+//
+//go:embed data.schema.json
+var DataSchema []byte

@@ -22,6 +22,14 @@ type Options struct {
 	// PolicyDirs are directories of .rego and data files, merged into one set (--policies,
 	// repeatable; none = the embedded default policy). serve reloads them on change.
 	PolicyDirs []string
+	// PolicyModuleDirs are directories whose .rego modules are added to the policy (the
+	// built-in one, or PolicyDirs) and whose data files are merged over its data
+	// (--policy-modules, repeatable). serve reloads them on change.
+	PolicyModuleDirs []string
+	// PolicyDataPaths are data files or directories merged over the policy's data, after the
+	// module directories' (--policy-data, repeatable): objects merge key by key, lists and
+	// scalars replace, null removes. serve reloads them on change.
+	PolicyDataPaths []string
 	// ClusterFiles hold the cluster's Namespaces, Nodes and RuntimeClasses, replacing the API
 	// server (--cluster, none).
 	ClusterFiles []string
@@ -59,6 +67,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 // a command that reads availability without deciding (inventory).
 func (o *Options) AddClusterFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&o.PolicyDirs, "policies", o.PolicyDirs, "directory of .rego and data files; repeat to merge several (none: the embedded default policy); serve reloads it on change")
+	fs.StringSliceVar(&o.PolicyModuleDirs, "policy-modules", o.PolicyModuleDirs, "directory of extra .rego modules (and the data files they read) added to the policy without copying it; repeatable; serve reloads it on change")
+	fs.StringSliceVar(&o.PolicyDataPaths, "policy-data", o.PolicyDataPaths, "data file, or directory of data files, merged over the policy's data (objects merge, lists and scalars replace, null removes a key); repeatable, later wins; serve reloads it on change")
 	fs.StringSliceVar(&o.ClusterFiles, "cluster", o.ClusterFiles, "files holding the cluster's Namespaces, Nodes, RuntimeClasses, ResourceClaimTemplates and ResourceClaims (YAML or JSON, multi-document or List), used instead of an API server")
 	fs.BoolVar(&o.RequireAdvertisedHandlers, "require-advertised-handlers", o.RequireAdvertisedHandlers, "deny runtime classes whose handler no node is known to run, instead of warning")
 }
@@ -91,12 +101,47 @@ func (o *Options) ViewOptions() cluster.Options {
 	return cluster.Options{RequireAdvertisedHandlers: o.RequireAdvertisedHandlers}
 }
 
-// LoadPolicies loads the policy directories, or the embedded default policy when none.
+// LoadPolicies loads the policy: the policy directories, or the embedded default policy when
+// none, with the module and data layers on top. The data of a policy built on the embedded one
+// must match its schema (policies/data.schema.json); a policy of one's own (--policies) is not
+// checked against it.
 func (o *Options) LoadPolicies() (*policy.Set, error) {
+	base, err := o.loadBase()
+	if err != nil {
+		return nil, err
+	}
+	layers := o.Layers()
+	if layers.Empty() {
+		return base, nil
+	}
+	set, err := layers.Apply(base)
+	if err != nil {
+		return nil, err
+	}
+	if len(o.PolicyDirs) == 0 {
+		if err := set.CheckData(context.Background(), policies.DataSchema); err != nil {
+			return nil, err
+		}
+	}
+	return set, nil
+}
+
+func (o *Options) loadBase() (*policy.Set, error) {
 	if len(o.PolicyDirs) == 0 {
 		return policy.LoadFS(policies.FS)
 	}
 	return policy.LoadDirs(o.PolicyDirs...)
+}
+
+// Layers are the --policy-modules and --policy-data layers.
+func (o *Options) Layers() policy.Layers {
+	return policy.Layers{ModuleDirs: o.PolicyModuleDirs, DataPaths: o.PolicyDataPaths}
+}
+
+// PolicyPaths lists every directory and file the policy is loaded from (none: the embedded
+// policy alone), for the reload watcher.
+func (o *Options) PolicyPaths() []string {
+	return append(append([]string(nil), o.PolicyDirs...), o.Layers().Paths()...)
 }
 
 // LoadView loads the --cluster files into a synced view; "-" reads files.In.

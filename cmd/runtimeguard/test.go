@@ -7,12 +7,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/runtimeguard/runtimeguard/policies/suite"
+	"github.com/runtimeguard/runtimeguard/webhook/policy"
 )
 
 func newTestCommand() *cobra.Command {
 	var run string
+	var layers policy.Layers
 	cmd := &cobra.Command{
-		Use:   "test [--run REGEXP] [DIR|FILE]...",
+		Use:   "test [--run REGEXP] [--policy-modules DIR]... [--policy-data FILE|DIR]... [DIR|FILE]...",
 		Short: "Run declarative policy test suites (*.suite.yaml)",
 		Long: `test runs every *.suite.yaml found under the directories (default "."; hidden and testdata
 directories below them are skipped). Each case goes through the mutating and the validating
@@ -24,6 +26,8 @@ A suite file:
                             # serve --policies (default: the embedded default policy)
   defaultPolicy: true       # also load the embedded default policy under the directories
                             # (for a directory that only adds to it, like policies/examples/*)
+  policyModules: [DIR, ...] # added to the policy as serve --policy-modules adds them
+  policyData: [PATH, ...]   # merged over the policy's data as serve --policy-data merges it
   cluster: [FILE, ...]      # fixture files as eval --cluster takes them, relative to the suite file
   enforcement: enforce      # default enforcement of the cases: enforce or warn
   cases:
@@ -44,6 +48,8 @@ A suite file:
         reasonsContain: ["...", ...]         # each is a substring of some reason
 
 Unknown keys and values of the wrong type are errors; inline pods are decoded strictly too.
+--policy-modules and --policy-data are layered over every suite's policy, after its own
+policyModules and policyData: a data change checked against the policy's suites.
 Output: PASS/FAIL <suite file>: <case name> per case, then "N passed, N failed".
 Exit code: 0 all passed, 1 any case failed, 2 a suite is broken (file:line says where), none
 was found, or --run matched no case.`,
@@ -62,7 +68,7 @@ was found, or --run matched no case.`,
 			if err != nil {
 				return err
 			}
-			r := suite.Run(cmd.Context(), cmd.OutOrStdout(), files, filter)
+			r := suite.RunWith(cmd.Context(), cmd.OutOrStdout(), files, suite.Options{Filter: filter, Layers: layers})
 			switch {
 			case r.Broken > 0:
 				return exitCode(2)
@@ -75,5 +81,7 @@ was found, or --run matched no case.`,
 		},
 	}
 	cmd.Flags().StringVar(&run, "run", "", "run only the cases whose name matches this regular expression")
+	cmd.Flags().StringSliceVar(&layers.ModuleDirs, "policy-modules", nil, "directory of extra .rego modules (and their data files) added to every suite's policy; repeatable")
+	cmd.Flags().StringSliceVar(&layers.DataPaths, "policy-data", nil, "data file or directory merged over every suite's policy data (objects merge, lists and scalars replace, null removes); repeatable, later wins")
 	return cmd
 }

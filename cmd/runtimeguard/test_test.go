@@ -45,6 +45,31 @@ func TestTestCommand(t *testing.T) {
 			not: []string{"mutated: expected"},
 		},
 		{
+			name: "--policy-data is layered over every suite's policy: the default suite catches the change",
+			args: []string{"test", "../../policies/default.suite.yaml", "--policy-data", "testdata/layers/isolation2.yaml"},
+			code: 1,
+			want: []string{
+				"FAIL ../../policies/default.suite.yaml: an untrusted namespace gets gvisor\n",
+				`runtimeClassName: expected "gvisor", got "kata"`,
+			},
+		},
+		{
+			name: "a suite's policyModules and policyData keys layer the default policy",
+			args: []string{"test", "testdata/layers/layered.suite.yaml"},
+			code: 0,
+			want: []string{
+				"PASS testdata/layers/layered.suite.yaml: untrusted pods get kata\n",
+				"PASS testdata/layers/layered.suite.yaml: a latest image is denied in an untrusted namespace\n",
+				"2 passed, 0 failed\n",
+			},
+		},
+		{
+			name: "layered data that breaks the schema names file and line",
+			args: []string{"test", "testdata/layers/layered.suite.yaml", "--policy-data", "testdata/layers/bad-schema.yaml"},
+			code: 2,
+			want: []string{"testdata/layers/bad-schema.yaml:4: data.config.classes[0].isolation: Invalid type. Expected: integer, given: string"},
+		},
+		{
 			name: "broken suites name file and line and exit 2",
 			args: []string{"test", "testdata/suites/broken"},
 			code: 2,

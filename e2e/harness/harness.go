@@ -53,6 +53,8 @@ type WebhookOptions struct {
 	LogPath string
 	// Args are extra serve flags (--policies, --enforcement, ...).
 	Args []string
+	// NoWait returns as soon as the process runs, without waiting for /readyz (WaitReady).
+	NoWait bool
 }
 
 // StartWebhook starts `runtimeguard serve` and waits until /readyz answers ok.
@@ -102,10 +104,22 @@ func StartWebhook(ctx context.Context, o WebhookOptions) (*Webhook, error) {
 		return nil, err
 	}
 	go func() { _ = w.cmd.Wait(); close(w.done) }()
-	err = controlplane.Wait(ctx, 30*time.Second, func(context.Context) (bool, error) {
+	if o.NoWait {
+		return w, nil
+	}
+	if err := w.WaitReady(ctx, 30*time.Second); err != nil {
+		w.Stop()
+		return nil, err
+	}
+	return w, nil
+}
+
+// WaitReady waits until /readyz answers ok; it fails at once if the process exits.
+func (w *Webhook) WaitReady(ctx context.Context, timeout time.Duration) error {
+	return controlplane.Wait(ctx, timeout, func(context.Context) (bool, error) {
 		select {
 		case <-w.done:
-			return false, fmt.Errorf("runtimeguard serve exited early; see %s", o.LogPath)
+			return false, fmt.Errorf("runtimeguard serve exited early; see %s", w.LogPath)
 		default:
 		}
 		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", w.HealthPort))
@@ -115,11 +129,6 @@ func StartWebhook(ctx context.Context, o WebhookOptions) (*Webhook, error) {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK, fmt.Errorf("/readyz answered %d", resp.StatusCode)
 	})
-	if err != nil {
-		w.Stop()
-		return nil, err
-	}
-	return w, nil
 }
 
 // Stop sends SIGTERM and waits for the process to drain and exit.

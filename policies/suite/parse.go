@@ -27,6 +27,8 @@ type suite struct {
 	path          string
 	policies      []located
 	defaultPolicy bool
+	policyModules []located
+	policyData    []located
 	cluster       []located
 	enforcement   string
 	cases         []*testCase
@@ -121,16 +123,20 @@ func parseSuite(path string) (*suite, error) {
 	}
 	s := &suite{path: path, line: root.Line}
 	seen := map[string]bool{}
-	err = p.mapping(root, "the suite", []string{"policies", "defaultPolicy", "cluster", "enforcement", "cases"}, func(key string, k, v *yaml.Node) error {
+	err = p.mapping(root, "the suite", []string{"policies", "defaultPolicy", "policyModules", "policyData", "cluster", "enforcement", "cases"}, func(key string, k, v *yaml.Node) error {
 		switch key {
 		case "policies":
-			s.policies, err = p.paths(v, "policies", true)
+			s.policies, err = p.paths(v, "policies", dirsOnly)
+		case "policyModules":
+			s.policyModules, err = p.paths(v, "policyModules", dirsOnly)
+		case "policyData":
+			s.policyData, err = p.paths(v, "policyData", filesOrDirs)
 		case "defaultPolicy":
 			var b bool
 			b, err = p.boolean(v, key)
 			s.defaultPolicy = b
 		case "cluster":
-			s.cluster, err = p.paths(v, "cluster", false)
+			s.cluster, err = p.paths(v, "cluster", filesOnly)
 		case "enforcement":
 			s.enforcement, err = p.enforcement(v)
 		case "cases":
@@ -251,8 +257,18 @@ func (p *parser) strList(n *yaml.Node, what string) ([]located, error) {
 	return out, nil
 }
 
-// paths reads a list of paths relative to the suite file and checks they exist.
-func (p *parser) paths(n *yaml.Node, what string, dirs bool) ([]located, error) {
+// pathKind says what a list of paths may hold.
+type pathKind int
+
+const (
+	filesOnly pathKind = iota
+	dirsOnly
+	filesOrDirs
+)
+
+// paths reads a list of paths relative to the suite file and checks they exist and are of
+// the kind wanted.
+func (p *parser) paths(n *yaml.Node, what string, kind pathKind) ([]located, error) {
 	list, err := p.strList(n, what)
 	if err != nil {
 		return nil, err
@@ -266,10 +282,10 @@ func (p *parser) paths(n *yaml.Node, what string, dirs bool) ([]located, error) 
 		if err != nil {
 			return nil, &suiteError{file: p.path, line: l.line, msg: fmt.Sprintf("%s: %s does not exist (paths are relative to the suite file)", what, path)}
 		}
-		if dirs && !info.IsDir() {
+		if kind == dirsOnly && !info.IsDir() {
 			return nil, &suiteError{file: p.path, line: l.line, msg: fmt.Sprintf("%s: %s is not a directory", what, path)}
 		}
-		if !dirs && info.IsDir() {
+		if kind == filesOnly && info.IsDir() {
 			return nil, &suiteError{file: p.path, line: l.line, msg: fmt.Sprintf("%s: %s is a directory, want a file", what, path)}
 		}
 		list[i].value = path

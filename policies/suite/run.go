@@ -8,32 +8,68 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/runtimeguard/runtimeguard/policies"
 	"github.com/runtimeguard/runtimeguard/webhook"
 	"github.com/runtimeguard/runtimeguard/webhook/cluster"
 	"github.com/runtimeguard/runtimeguard/webhook/manifest"
 	"github.com/runtimeguard/runtimeguard/webhook/policy"
 )
 
-// loadPolicies loads what a suite's policies and defaultPolicy say.
-func loadPolicies(s *suite) (*policy.Set, error) {
-	dirs := make([]string, len(s.policies))
-	for i, l := range s.policies {
-		dirs[i] = l.value
+// loadPolicies loads what a suite's policies, defaultPolicy, policyModules and policyData say,
+// with extra layered on top (runtimeguard test --policy-modules/--policy-data).
+func loadPolicies(s *suite, extra policy.Layers) (*policy.Set, error) {
+	o := webhook.Options{
+		PolicyDirs:       values(s.policies),
+		PolicyModuleDirs: append(values(s.policyModules), extra.ModuleDirs...),
+		PolicyDataPaths:  append(values(s.policyData), extra.DataPaths...),
 	}
-	o := webhook.Options{PolicyDirs: dirs}
-	set, err := o.LoadPolicies()
-	if err != nil || len(dirs) == 0 || !s.defaultPolicy {
-		return set, err
+	if len(o.PolicyDirs) == 0 || !s.defaultPolicy {
+		return o.LoadPolicies()
 	}
 	base, err := (&webhook.Options{}).LoadPolicies()
 	if err != nil {
 		return nil, err
 	}
-	merged, err := policy.Merge(base, set)
+	dirs, err := policy.LoadDirs(o.PolicyDirs...)
+	if err != nil {
+		return nil, err
+	}
+	merged, err := policy.Merge(base, dirs)
 	if err != nil {
 		return nil, fmt.Errorf("adding them to the default policy (defaultPolicy: true): %w", err)
 	}
-	return merged, nil
+	if o.Layers().Empty() {
+		return merged, nil
+	}
+	layered, err := o.Layers().Apply(merged)
+	if err != nil {
+		return nil, err
+	}
+	// Built on the default policy: its data must match its schema, as serve would require.
+	if err := layered.CheckData(context.Background(), policies.DataSchema); err != nil {
+		return nil, err
+	}
+	return layered, nil
+}
+
+func values(list []located) []string {
+	out := make([]string, len(list))
+	for i, l := range list {
+		out[i] = l.value
+	}
+	return out
+}
+
+// Options are how Run runs the suites.
+type Options struct {
+	// Filter selects the cases to run by name; nil runs all.
+	Filter *regexp.Regexp
+	// Layers are put on top of every suite's policy (runtimeguard test --policy-modules and
+	// --policy-data): a team's data or modules checked against the suites of the policy.
+	Layers policy.Layers
+	// Policy, when set, is the policy every suite runs against, whatever the suite says: the
+	// policy ConfigMap check runs the suites a ConfigMap ships against the policy it makes.
+	Policy *policy.Set
 }
 
 // Results counts what a run found. Run matched counts the cases the filter selected.
@@ -44,9 +80,14 @@ type Results struct {
 // Run runs every suite file (cases whose name filter matches; nil: all) and prints a line per
 // case and a summary to w.
 func Run(ctx context.Context, w io.Writer, files []string, filter *regexp.Regexp) Results {
+	return RunWith(ctx, w, files, Options{Filter: filter})
+}
+
+// RunWith is Run with all the options.
+func RunWith(ctx context.Context, w io.Writer, files []string, o Options) Results {
 	var r Results
 	for _, f := range files {
-		if err := runSuite(ctx, w, f, filter, &r); err != nil {
+		if err := runSuite(ctx, w, f, o, &r); err != nil {
 			r.Broken++
 			fmt.Fprintf(w, "ERROR %v\n", err)
 		}
@@ -63,7 +104,8 @@ func Run(ctx context.Context, w io.Writer, files []string, filter *regexp.Regexp
 	return r
 }
 
-func runSuite(ctx context.Context, w io.Writer, path string, filter *regexp.Regexp, r *Results) error {
+func runSuite(ctx context.Context, w io.Writer, path string, o Options, r *Results) error {
+	filter := o.Filter
 	s, err := parseSuite(path)
 	if err != nil {
 		return err
@@ -72,7 +114,10 @@ func runSuite(ctx context.Context, w io.Writer, path string, filter *regexp.Rege
 	if len(s.policies) > 0 {
 		policiesLine = s.policies[0].line
 	}
-	set, err := loadPolicies(s)
+	set := o.Policy
+	if set == nil {
+		set, err = loadPolicies(s, o.Layers)
+	}
 	if err != nil {
 		return &suiteError{file: path, line: policiesLine, msg: "policies: " + err.Error()}
 	}

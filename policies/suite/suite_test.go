@@ -26,7 +26,7 @@ func TestSuiteParserErrors(t *testing.T) {
 		{"empty file", "", "1: the suite is empty"},
 		{"not a mapping", "- a\n- b\n", "1: a suite is a mapping with cases (and policies, cluster, enforcement), not a list"},
 		{"yaml syntax", "cases:\n  - name: a\n    pod: {\n", "3: not valid YAML: did not find expected node content"},
-		{"unknown top-level key", "cases: []\nclusters: [x]\n", `2: unknown key "clusters" in the suite (want policies, defaultPolicy, cluster, enforcement, cases)`},
+		{"unknown top-level key", "cases: []\nclusters: [x]\n", `2: unknown key "clusters" in the suite (want policies, defaultPolicy, policyModules, policyData, cluster, enforcement, cases)`},
 		{"repeated key", "cases: []\ncases: []\n", `2: key "cases" appears twice in the suite`},
 		{"no cases", "cluster: []\n", "1: the suite has no cases"},
 		{"cases not a list", "cases: {a: b}\n", "1: cases must be a list, not a mapping"},

@@ -20,6 +20,8 @@ type Set struct {
 	Data    map[string]any
 	// Files lists the files that made the set, for logs and `explain`.
 	Files []string
+	// layers are the data documents Layers.Apply merged, to say which file set a value.
+	layers []dataLayer
 }
 
 // LoadFS loads every .rego, .json, .yaml and .yml file under fsys (see LoadDirs).
@@ -52,8 +54,8 @@ func LoadDirs(dirs ...string) (*Set, error) {
 
 // load reads the top level of each directory only (a mounted ConfigMap is flat, and examples
 // or fixtures in subdirectories must not become policy by accident). It skips *_test.rego
-// (unit tests are for `opa test`, not for admission), suites, files that are neither Rego nor
-// data, and hidden entries such as the "..data" directory of a mounted ConfigMap (its content
+// (unit tests are for `opa test`, not for admission), suites and their *.cluster.yaml
+// fixtures, files that are neither Rego nor data, and hidden entries such as the "..data" directory of a mounted ConfigMap (its content
 // is reached through the visible symlinks).
 func load(l loader.FileLoader, paths []string) (*Set, error) {
 	skip := func(_ string, info fs.FileInfo, depth int) bool {
@@ -64,7 +66,7 @@ func load(l loader.FileLoader, paths []string) (*Set, error) {
 		if info.IsDir() {
 			return depth > 0
 		}
-		if strings.HasSuffix(name, "_test.rego") || strings.HasSuffix(name, ".suite.yaml") {
+		if skipFile(name) {
 			return true
 		}
 		switch {

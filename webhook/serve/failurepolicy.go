@@ -6,9 +6,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/runtimeguard/runtimeguard/webhook/policycheck"
 	"github.com/spf13/pflag"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -200,6 +202,9 @@ func (k *failurePolicyKeeper) sync(ctx context.Context) (done bool, err error) {
 		changed := false
 		for i := range m.Webhooks {
 			w := &m.Webhooks[i]
+			if keepsItsOwnPolicy(w.ClientConfig) {
+				continue
+			}
 			d, c := k.set(w.Name, w.ClientConfig.CABundle, &w.FailurePolicy, want)
 			done, changed = done && d, changed || c
 		}
@@ -218,6 +223,9 @@ func (k *failurePolicyKeeper) sync(ctx context.Context) (done bool, err error) {
 		changed := false
 		for i := range v.Webhooks {
 			w := &v.Webhooks[i]
+			if keepsItsOwnPolicy(w.ClientConfig) {
+				continue
+			}
 			d, c := k.set(w.Name, w.ClientConfig.CABundle, &w.FailurePolicy, want)
 			done, changed = done && d, changed || c
 		}
@@ -229,6 +237,16 @@ func (k *failurePolicyKeeper) sync(ctx context.Context) (done bool, err error) {
 		}
 	}
 	return done, nil
+}
+
+// keepsItsOwnPolicy says whether a webhook is the policy ConfigMap check, which keeps the
+// failurePolicy the chart gave it (Ignore by default): a replica NotReady on a broken policy
+// must still let the fix be stored.
+func keepsItsOwnPolicy(c admissionregistrationv1.WebhookClientConfig) bool {
+	if c.Service != nil && c.Service.Path != nil {
+		return *c.Service.Path == policycheck.Path
+	}
+	return c.URL != nil && strings.HasSuffix(*c.URL, policycheck.Path)
 }
 
 // set moves one webhook to want when its caBundle trusts the served certificate (a replica

@@ -21,6 +21,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/runtimeguard/runtimeguard/certs"
+	"github.com/runtimeguard/runtimeguard/webhook"
+	"github.com/runtimeguard/runtimeguard/webhook/policycheck"
 )
 
 type keeperFixture struct {
@@ -253,6 +255,31 @@ func TestReadyzURL(t *testing.T) {
 	for _, addr := range []string{"0", "", ":0"} {
 		if _, err := readyzURL(addr); err == nil {
 			t.Errorf("readyzURL(%q) gave no error", addr)
+		}
+	}
+}
+
+// The policy ConfigMap check keeps the chart's failurePolicy: a replica NotReady on a broken
+// policy must still let the fix through. The Pod webhooks are the keeper's.
+func TestTheKeeperLeavesThePolicyCheckAlone(t *testing.T) {
+	path := func(p string) admissionregistrationv1.WebhookClientConfig {
+		return admissionregistrationv1.WebhookClientConfig{Service: &admissionregistrationv1.ServiceReference{Name: "rg", Namespace: "ns", Path: &p}}
+	}
+	url := func(u string) admissionregistrationv1.WebhookClientConfig {
+		return admissionregistrationv1.WebhookClientConfig{URL: &u}
+	}
+	for _, tc := range []struct {
+		name string
+		cfg  admissionregistrationv1.WebhookClientConfig
+		want bool
+	}{
+		{"policy check by service", path(policycheck.Path), true},
+		{"policy check by URL", url("https://127.0.0.1:9443" + policycheck.Path), true},
+		{"mutating Pod webhook", path(webhook.MutatePath), false},
+		{"validating Pod webhook by URL", url("https://127.0.0.1:9443" + webhook.ValidatePath), false},
+	} {
+		if got := keepsItsOwnPolicy(tc.cfg); got != tc.want {
+			t.Errorf("%s: keepsItsOwnPolicy=%v, want %v", tc.name, got, tc.want)
 		}
 	}
 }

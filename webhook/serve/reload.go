@@ -16,17 +16,19 @@ import (
 	"github.com/runtimeguard/runtimeguard/webhook/policy"
 )
 
-// policyWatcher reloads the policy directory when its content changes. A mounted ConfigMap
-// changes by swapping a "..data" symlink, which shows up as events on the directory itself, so
-// the directory (not the files) is watched; a periodic resync catches anything fsnotify misses.
-// A reload compiles the new set first and swaps only on success: a broken set leaves the last
-// good one serving.
+// policyWatcher reloads the policy (--policies, --policy-modules and --policy-data paths) when
+// its content changes. A mounted ConfigMap changes by swapping a "..data" symlink, which shows
+// up as events on the directory itself, so directories (not files) are watched; a periodic
+// resync catches anything fsnotify misses. A reload compiles the new set first and swaps only
+// on success: a broken set leaves the last good one serving. A replica that started without a
+// good set gets its first one the same way.
 type policyWatcher struct {
-	dirs    []string
-	engine  *policy.Engine
+	paths   []string
+	load    func() (*policy.Set, error)
+	gate    *policyGate
 	log     logr.Logger
 	metrics *reloadMetrics
-	// resync is how often the directory is checked without an event. Default 30s.
+	// resync is how often the paths are checked without an event. Default 30s.
 	resync time.Duration
 	// debounce groups the burst of events of one ConfigMap update. Default 250ms.
 	debounce time.Duration
@@ -42,13 +44,13 @@ func (w *policyWatcher) Start(ctx context.Context) error {
 	if w.debounce == 0 {
 		w.debounce = 250 * time.Millisecond
 	}
-	w.lastDigest, _ = digestDirs(w.dirs)
+	w.lastDigest, _ = digestDirs(w.paths)
 	watcher, err := fsnotify.NewWatcher()
 	if err != nil {
 		return err
 	}
 	defer watcher.Close()
-	for _, dir := range w.dirs {
+	for _, dir := range watchDirs(w.paths) {
 		if err := watcher.Add(dir); err != nil {
 			w.log.Error(err, "cannot watch the policy directory; relying on periodic resync", "dir", dir)
 		}
@@ -73,11 +75,11 @@ func (w *policyWatcher) Start(ctx context.Context) error {
 	}
 }
 
-// reload loads and swaps the policy set if the directory's content changed. Each failure is
-// counted once: a broken set until its content changes, an unreadable directory until its
-// error changes, however many resyncs and events come meanwhile.
+// reload loads and swaps the policy set if the content of its paths changed. Each failure is
+// counted once: a broken set until its content changes, an unreadable path until its error
+// changes, however many resyncs and events come meanwhile.
 func (w *policyWatcher) reload(ctx context.Context) {
-	digest, err := digestDirs(w.dirs)
+	digest, err := digestDirs(w.paths)
 	if err != nil {
 		digest = sha256.Sum256([]byte("unreadable\x00" + err.Error()))
 	}
@@ -86,24 +88,49 @@ func (w *policyWatcher) reload(ctx context.Context) {
 	}
 	if err == nil {
 		var set *policy.Set
-		if set, err = policy.LoadDirs(w.dirs...); err == nil {
-			err = w.engine.Swap(ctx, set)
+		if set, err = w.load(); err == nil {
+			err = w.gate.apply(ctx, set)
 		}
 	}
 	w.lastDigest = digest // a broken set is reported once, not on every resync
 	if err != nil {
+		w.gate.fail(err)
 		w.metrics.observeReload(err)
-		w.log.Error(err, "policy reload rejected; the previous policy keeps serving", "dirs", w.dirs)
+		if w.gate.Engine() == nil {
+			w.log.Error(err, "policy still broken; no policy serves and the replica stays NotReady", "paths", w.paths)
+		} else {
+			w.log.Error(err, "policy reload rejected; the previous policy keeps serving", "paths", w.paths)
+		}
 		return
 	}
+	engine := w.gate.Engine()
 	w.metrics.observeReload(nil)
-	w.metrics.observePolicy(w.engine)
-	generation, hash := w.engine.Generation()
-	w.log.Info("policy reloaded", "dirs", w.dirs, "files", w.engine.Files(), "generation", generation, "hash", hash)
+	w.metrics.observePolicy(engine)
+	generation, hash := engine.Generation()
+	w.log.Info("policy reloaded", "paths", w.paths, "files", engine.Files(), "generation", generation, "hash", hash)
 }
 
-// digestDirs hashes the names and contents of the files a policy set is loaded from, following
-// symlinks and skipping hidden entries, like policy.LoadDirs.
+// watchDirs are the directories to watch for paths: each directory, and the directory of each
+// file (a file replaced by rename is only seen from its directory).
+func watchDirs(paths []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, p := range paths {
+		dir := p
+		if info, err := os.Stat(p); err == nil && !info.IsDir() {
+			dir = filepath.Dir(p)
+		}
+		if !seen[dir] {
+			seen[dir] = true
+			out = append(out, dir)
+		}
+	}
+	return out
+}
+
+// digestDirs hashes the names and contents of the files a policy set is loaded from (the files
+// under each directory, or the path itself when it is a file), following symlinks and skipping
+// hidden entries, like policy.LoadDirs.
 func digestDirs(dirs []string) ([32]byte, error) {
 	var paths []string
 	for _, dir := range dirs {
@@ -167,7 +194,7 @@ func newReloadMetrics(reg prometheus.Registerer) *reloadMetrics {
 		}),
 		policyStale: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "runtimeguard_policy_stale",
-			Help: "1 when the policy directory holds a set that failed to load, so an older set is serving.",
+			Help: "1 when the policy files hold a set that failed to load, so an older set is serving (or, on a replica that started with it, none: that replica is NotReady).",
 		}),
 		generation: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "runtimeguard_policy_generation",
@@ -180,7 +207,7 @@ func newReloadMetrics(reg prometheus.Registerer) *reloadMetrics {
 
 // observePolicy records the engine's serving policy: one series, labelled with its hash.
 func (m *reloadMetrics) observePolicy(e *policy.Engine) {
-	if m == nil {
+	if m == nil || e == nil {
 		return
 	}
 	generation, hash := e.Generation()

@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,8 +12,34 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/runtimeguard/runtimeguard/version"
-	"github.com/runtimeguard/runtimeguard/webhook/policy"
+	"github.com/runtimeguard/runtimeguard/webhook/cluster"
 )
+
+// startedWatcher serves o's policy through a gate, as serve starts, and returns the watcher of
+// its paths (as Start leaves it, without running its loop) and its metrics.
+func startedWatcher(t *testing.T, o *Options) (*policyWatcher, *reloadMetrics) {
+	t.Helper()
+	set, err := o.LoadPolicies()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate := &policyGate{opts: o, view: syncedView()}
+	if err := gate.apply(t.Context(), set); err != nil {
+		t.Fatal(err)
+	}
+	m := newReloadMetrics(prometheus.NewPedanticRegistry())
+	m.observePolicy(gate.Engine())
+	w := &policyWatcher{paths: o.PolicyPaths(), load: o.LoadPolicies, gate: gate, log: logr.Discard(), metrics: m}
+	w.lastDigest, _ = digestDirs(w.paths)
+	return w, m
+}
+
+// syncedView is an empty cluster view, ready to decide against.
+func syncedView() *cluster.View {
+	v := cluster.NewView(cluster.Options{})
+	v.MarkSynced()
+	return v
+}
 
 // writePolicy writes the shipped Rego and data into dir, data edited by edit.
 func writePolicy(t *testing.T, dir string, edit func(string) string) {
@@ -38,19 +65,11 @@ func writePolicy(t *testing.T, dir string, edit func(string) string) {
 func TestReloadCountsEachFailureOnceAndLabelsTheServingPolicy(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "policies")
 	writePolicy(t, dir, func(s string) string { return s })
-	set, err := policy.LoadDirs(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	engine, err := policy.NewEngine(t.Context(), set, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := prometheus.NewPedanticRegistry()
-	m := newReloadMetrics(reg)
-	m.observePolicy(engine)
-	w := &policyWatcher{dirs: []string{dir}, engine: engine, log: logr.Discard(), metrics: m}
-	w.lastDigest, _ = digestDirs(w.dirs)
+	o := DefaultOptions()
+	o.PolicyDirs = []string{dir}
+	w, m := startedWatcher(t, &o)
+	gate := w.gate
+	engine := gate.Engine()
 
 	check := func(step string, wantErrors, wantStale float64, wantSeries string) {
 		t.Helper()
@@ -79,6 +98,12 @@ func TestReloadCountsEachFailureOnceAndLabelsTheServingPolicy(t *testing.T) {
 		w.reload(t.Context())
 	}
 	check("a broken file, seen by three resyncs", 1, 1, first)
+	if gate.check(nil) != nil {
+		t.Error("a replica serving a good policy turned NotReady on a broken reload")
+	}
+	if generation, hash := engine.Generation(); generation != 1 || "runtimeguard_policy_generation{hash=\""+hash+"\"} 1" != first {
+		t.Errorf("the broken set replaced the last good one: generation %d hash %s", generation, hash)
+	}
 
 	if err := os.RemoveAll(dir); err != nil {
 		t.Fatal(err)
@@ -105,5 +130,41 @@ runtimeguard_build_info{goversion="go1.99.1",revision="0123abc",version="v1.2.3"
 	c := newBuildInfo(version.Info{Version: "v1.2.3", Commit: "0123abc", GoVersion: "go1.99.1", OPAVersion: "1.0.0"})
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want)); err != nil {
 		t.Error(err)
+	}
+}
+
+// A --policy-data file is watched like a policy directory: a change of it is reloaded, and a
+// broken version keeps the last good set serving.
+func TestReloadOfADataLayerFile(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "team.yaml")
+	write := func(content string) {
+		t.Helper()
+		if err := os.WriteFile(data, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("config:\n  traits:\n    untrusted:\n      requires: {isolation: 1}\n")
+	o := DefaultOptions()
+	o.PolicyDataPaths = []string{data}
+	w, m := startedWatcher(t, &o)
+	gate := w.gate
+	if dirs := watchDirs(w.paths); len(dirs) != 1 || dirs[0] != filepath.Dir(data) {
+		t.Errorf("watched %v, want the data file's directory", dirs)
+	}
+	isolation := func() string {
+		traits := gate.Engine().Data()["config"].(map[string]any)["traits"].(map[string]any)
+		return fmt.Sprint(traits["untrusted"].(map[string]any)["requires"].(map[string]any)["isolation"])
+	}
+
+	write("config:\n  traits:\n    untrusted:\n      requires: {isolation: 2}\n")
+	w.reload(t.Context())
+	if generation, _ := gate.Engine().Generation(); generation != 2 || isolation() != "2" {
+		t.Fatalf("after changing the data file: generation %d, isolation %s; want 2 and 2", generation, isolation())
+	}
+	write("config:\n  traits:\n    untrusted:\n      requires: {isolation: two}\n")
+	w.reload(t.Context())
+	if generation, _ := gate.Engine().Generation(); generation != 2 || isolation() != "2" || testutil.ToFloat64(m.policyStale) != 1 {
+		t.Fatalf("after breaking the data file: generation %d, isolation %s, stale %v; want the last good set (2, 2) and stale 1",
+			generation, isolation(), testutil.ToFloat64(m.policyStale))
 	}
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/runtimeguard/runtimeguard/version"
 	"github.com/runtimeguard/runtimeguard/webhook"
 	"github.com/runtimeguard/runtimeguard/webhook/cluster"
+	"github.com/runtimeguard/runtimeguard/webhook/policycheck"
 )
 
 // Run serves the webhook until ctx is cancelled, then drains in-flight admissions.
@@ -37,11 +38,6 @@ func Run(ctx context.Context, o Options) error {
 	log := ctrl.Log.WithName("serve")
 	build := version.Get()
 	log.Info("runtimeguard starting", "version", build.Version, "commit", build.Commit, "go", build.GoVersion, "opa", build.OPAVersion)
-	set, err := o.LoadPolicies()
-	if err != nil {
-		return fmt.Errorf("loading policies: %w", err)
-	}
-
 	live := len(o.ClusterFiles) == 0
 	cfg, err := restConfig(o.Kubeconfig, live)
 	if err != nil {
@@ -99,19 +95,36 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("loading --cluster files: %w", err)
 	}
 
-	pipeline, engine, err := o.NewPipeline(ctx, set, view, webhook.NewMetrics(metrics.Registry))
-	if err != nil {
-		return fmt.Errorf("compiling policies: %w", err)
-	}
-	generation, hash := engine.Generation()
-	log.Info("policy compiled", "files", set.Files, "generation", generation, "hash", hash)
-	metrics.Registry.MustRegister(NewInventoryCollector(view, engine.GPUPolicy), newBuildInfo(build))
+	// A broken policy at start does not end the process (that would crash-loop): the replica
+	// stays NotReady (/readyz fails on the "policy" check), logs why with file:line, and the
+	// watcher retries on every change of the files.
+	gate := &policyGate{opts: &o, view: view, metrics: webhook.NewMetrics(metrics.Registry)}
 	policyMetrics := newReloadMetrics(metrics.Registry)
-	policyMetrics.observePolicy(engine)
+	set, err := o.LoadPolicies()
+	if err == nil {
+		err = gate.apply(ctx, set)
+	}
+	if err != nil {
+		gate.fail(err)
+		policyMetrics.observeReload(err)
+		if len(o.PolicyPaths()) == 0 {
+			return fmt.Errorf("compiling the embedded policy: %w", err) // nothing to wait for
+		}
+		log.Error(err, "policy does not load; serving no admission and staying NotReady until the policy files are fixed", "paths", o.PolicyPaths())
+	} else {
+		engine := gate.Engine()
+		generation, hash := engine.Generation()
+		log.Info("policy compiled", "files", set.Files, "generation", generation, "hash", hash)
+		policyMetrics.observePolicy(engine)
+	}
+	metrics.Registry.MustRegister(NewInventoryCollector(view, gate.gpuPolicy), newBuildInfo(build))
 	stopping := &atomic.Bool{} // set when the drain starts
 	server := mgr.GetWebhookServer()
-	server.Register(webhook.MutatePath, closeWhileDraining(stopping, pipeline.MutateHandler()))
-	server.Register(webhook.ValidatePath, closeWhileDraining(stopping, pipeline.ValidateHandler()))
+	server.Register(webhook.MutatePath, closeWhileDraining(stopping, gate.mutate()))
+	server.Register(webhook.ValidatePath, closeWhileDraining(stopping, gate.validate()))
+	// Policy ConfigMaps are checked before the API server stores them (the chart's
+	// policy.runtimeguard.io webhook); it needs no policy of its own, so it serves while NotReady.
+	server.Register(policycheck.Path, &ctrlwebhook.Admission{Handler: &policycheck.Checker{BaseDirs: o.PolicyDirs}})
 
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err
@@ -125,6 +138,9 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	if err := mgr.AddReadyzCheck("webhook", server.StartedChecker()); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("policy", gate.check); err != nil {
 		return err
 	}
 	if live {
@@ -151,8 +167,8 @@ func Run(ctx context.Context, o Options) error {
 	if err := addFailurePolicyKeeper(mgr, o, serving, log.WithName("failure-policy")); err != nil {
 		return err
 	}
-	if len(o.PolicyDirs) > 0 {
-		if err := mgr.Add(&policyWatcher{dirs: o.PolicyDirs, engine: engine, log: log.WithName("policy"), metrics: policyMetrics}); err != nil {
+	if paths := o.PolicyPaths(); len(paths) > 0 {
+		if err := mgr.Add(&policyWatcher{paths: paths, load: o.LoadPolicies, gate: gate, log: log.WithName("policy"), metrics: policyMetrics}); err != nil {
 			return err
 		}
 	}
