@@ -27,7 +27,7 @@ step() { printf '==> [%3ds] %s\n' "$SECONDS" "$*" >&2; }
 wants() { [[ $skip != *" $1 "* ]]; }
 
 step "building the tools (cached by make tools), runtimeguard, the Go contenders and the runner"
-e2e/tools/build.sh opa etcd kube
+e2e/tools/build.sh --for bench
 # The baseline is built exactly like the product binary, so only the code differs.
 CGO_ENABLED=0 $GO build -trimpath -ldflags "-s -w" -o "$bin/runtimeguard" ./cmd/runtimeguard
 CGO_ENABLED=0 $GO build -trimpath -ldflags "-s -w" -o "$bin/bench-baseline" ./e2e/bench/baseline
