@@ -438,7 +438,7 @@ deny contains msg if {
 
 	// A broken file is rejected; the last good set keeps serving. (The counter is read first:
 	// an earlier run in the same process may have counted errors already.)
-	errorsBefore, err := s.webhook.MetricSum("runtimeguard_policy_reload_errors_total", nil)
+	errorsBefore, err := s.webhook.MetricSum("runtimeguard_policy_reloads_total", map[string]string{"result": "error"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -446,11 +446,11 @@ deny contains msg if {
 		t.Fatal(err)
 	}
 	if err := controlplane.Wait(ctx, 15*time.Second, func(ctx context.Context) (bool, error) {
-		n, err := s.webhook.MetricSum("runtimeguard_policy_reload_errors_total", nil)
+		n, err := s.webhook.MetricSum("runtimeguard_policy_reloads_total", map[string]string{"result": "error"})
 		stale, serr := s.webhook.MetricSum("runtimeguard_policy_stale", nil)
 		return err == nil && serr == nil && n > errorsBefore && stale == 1, errors.Join(err, serr)
 	}); err != nil {
-		t.Fatalf("reload error not reported in metrics (runtimeguard_policy_reload_errors_total above %v, runtimeguard_policy_stale 1): %v", errorsBefore, err)
+		t.Fatalf("reload error not reported in metrics (runtimeguard_policy_reloads_total{result=\"error\"} above %v, runtimeguard_policy_stale 1): %v", errorsBefore, err)
 	}
 	_, err = createPod(t, latest())
 	wantDenied(t, err, `uses a :latest image`)

@@ -177,7 +177,6 @@ func collectFiles(dir string, paths *[]string) error {
 // records nothing.
 type reloadMetrics struct {
 	reloads      *prometheus.CounterVec
-	reloadErrors prometheus.Counter
 	policyStale  prometheus.Gauge
 	generation   *prometheus.GaugeVec
 }
@@ -186,12 +185,8 @@ func newReloadMetrics(reg prometheus.Registerer) *reloadMetrics {
 	m := &reloadMetrics{
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "runtimeguard_policy_reloads_total",
-			Help: "Policy directory reloads, by result (success, error).",
+			Help: "Policy reloads, by result: success, or error (the new set did not load or compile; the previous set kept serving).",
 		}, []string{"result"}),
-		reloadErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "runtimeguard_policy_reload_errors_total",
-			Help: "Policy reloads rejected because the new set did not load or compile; the previous set kept serving.",
-		}),
 		policyStale: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "runtimeguard_policy_stale",
 			Help: "1 when the policy files hold a set that failed to load, so an older set is serving (or, on a replica that started with it, none: that replica is NotReady).",
@@ -201,7 +196,7 @@ func newReloadMetrics(reg prometheus.Registerer) *reloadMetrics {
 			Help: "Policy sets compiled by this replica (1 = the one it started with); hash is the serving set's content hash, the same on every replica that runs the same policy.",
 		}, []string{"hash"}),
 	}
-	reg.MustRegister(m.reloads, m.reloadErrors, m.policyStale, m.generation)
+	reg.MustRegister(m.reloads, m.policyStale, m.generation)
 	return m
 }
 
@@ -221,7 +216,6 @@ func (m *reloadMetrics) observeReload(err error) {
 	}
 	if err != nil {
 		m.reloads.WithLabelValues("error").Inc()
-		m.reloadErrors.Inc()
 		m.policyStale.Set(1)
 		return
 	}
