@@ -180,6 +180,10 @@ func testInstallAndUpgrade(t *testing.T, release string, certManager bool) {
 	if err != nil {
 		t.Fatalf("the replica did not make the webhooks fail closed (failurePolicy %s; see %s): %v", failurePolicies(t, release), first.LogPath, err)
 	}
+	// The policy check keeps the chart's Ignore: a NotReady replica must still accept the fix.
+	if _, check := webhookFailurePolicies(t, release); check != "Ignore" {
+		t.Errorf("failurePolicy of %s = %q after the replica set Fail, want the chart's Ignore", policyCheckWebhook, check)
+	}
 	closed := time.Since(start)
 	if err := load.waitOK(load.ok.Load()+minAdmissions, 30*time.Second); err != nil {
 		t.Fatalf("after the replica took over: %v", err)
@@ -246,26 +250,40 @@ func testInstallAndUpgrade(t *testing.T, release string, certManager bool) {
 }
 
 // failurePolicies is the failurePolicy of the release's mutating and validating webhook.
+// failurePolicies lists the failurePolicy of the release's Pod webhooks (mutating, then
+// validating); policyCheck is that of the policy ConfigMap check, which the replica leaves alone.
 func failurePolicies(t *testing.T, name string) string {
+	pods, _ := webhookFailurePolicies(t, name)
+	return pods
+}
+
+func webhookFailurePolicies(t *testing.T, name string) (pods, policyCheck string) {
 	t.Helper()
 	ctx := context.Background()
 	m := &admissionregistrationv1.MutatingWebhookConfiguration{}
 	v := &admissionregistrationv1.ValidatingWebhookConfiguration{}
 	if err := s.client.Get(ctx, client.ObjectKey{Name: name}, m); err != nil {
-		return "missing: " + err.Error()
+		return "missing: " + err.Error(), ""
 	}
 	if err := s.client.Get(ctx, client.ObjectKey{Name: name}, v); err != nil {
-		return "missing: " + err.Error()
+		return "missing: " + err.Error(), ""
 	}
 	var out []string
 	for _, w := range m.Webhooks {
 		out = append(out, string(*w.FailurePolicy))
 	}
 	for _, w := range v.Webhooks {
+		if w.Name == policyCheckWebhook {
+			policyCheck = string(*w.FailurePolicy)
+			continue
+		}
 		out = append(out, string(*w.FailurePolicy))
 	}
-	return strings.Join(out, " ")
+	return strings.Join(out, " "), policyCheck
 }
+
+// policyCheckWebhook is the chart's policy ConfigMap check in its ValidatingWebhookConfiguration.
+const policyCheckWebhook = "policy.runtimeguard.io"
 
 // helmRunner runs bin/helm against the suite's control plane as its admin, with throw-away
 // Helm directories and this test binary as post-renderer (postRenderEnv).
