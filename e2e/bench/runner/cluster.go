@@ -46,8 +46,8 @@ type heapReport struct {
 
 // informerVariants: the product's cache options, and what they are made of.
 var informerVariants = []struct{ name, what string }{
-	{"product", "cluster.CacheOptions(): managedFields stripped, Nodes trimmed by trimNode (what serve uses)"},
-	{"strip-managed-fields", "managedFields stripped only (no trimNode)"},
+	{"product", "cluster.CacheOptions(): the caches hold the view's records (a Node's facts, a Namespace's name, labels and annotations), what serve uses"},
+	{"strip-managed-fields", "managedFields stripped only (full Nodes, Namespace metadata)"},
 	{"plain", "plain cache.Options{}: full objects"},
 	{"product-protobuf", "cluster.CacheOptions(), client speaking protobuf instead of JSON (rest.Config.ContentType; not what serve does today)"},
 }
@@ -225,6 +225,9 @@ func runCluster(ctx context.Context, args []string, out io.Writer) error {
 			var h heapReport
 			if err := json.Unmarshal(b, &h); err != nil {
 				return fmt.Errorf("informer-heap %s: %w (%s)", v.name, err, b)
+			}
+			if h.Nodes != len(cl.Nodes) {
+				return fmt.Errorf("informer-heap %s: the view reported synced holding %d of %d Nodes", v.name, h.Nodes, len(cl.Nodes))
 			}
 			fmt.Fprintf(os.Stderr, "cluster: informers %-22s synced in %s, heap in use %s MiB, peak RSS %s MiB\n",
 				v.name, h.Sync.Round(time.Millisecond), proc.MiB(int64(h.HeapInuse)), proc.MiB(h.HWM))
