@@ -49,7 +49,6 @@ var informerVariants = []struct{ name, what string }{
 	{"product", "cluster.CacheOptions(): the caches hold the view's records (a Node's facts, a Namespace's name, labels and annotations), what serve uses"},
 	{"strip-managed-fields", "managedFields stripped only (full Nodes, Namespace metadata)"},
 	{"plain", "plain cache.Options{}: full objects"},
-	{"product-protobuf", "cluster.CacheOptions(), client speaking protobuf instead of JSON (rest.Config.ContentType; not what serve does today)"},
 }
 
 // runCluster is `runner cluster`: a real etcd + kube-apiserver holding realistic Nodes and many
@@ -330,7 +329,7 @@ func parallel(ctx context.Context, workers, n int, f func(i int) error) error {
 func runInformerHeap(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("informer-heap", flag.ContinueOnError)
 	kubeconfig := fs.String("kubeconfig", "", "kubeconfig")
-	variant := fs.String("variant", "product", "product, strip-managed-fields, plain or product-protobuf")
+	variant := fs.String("variant", "product", "product, strip-managed-fields or plain")
 	memprofile := fs.String("memprofile", "", "write a heap profile after sync")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -343,10 +342,6 @@ func runInformerHeap(ctx context.Context, args []string, out io.Writer) error {
 	switch *variant {
 	case "product":
 		opts = cluster.CacheOptions()
-	case "product-protobuf":
-		opts = cluster.CacheOptions()
-		cfg.ContentType = "application/vnd.kubernetes.protobuf"
-		cfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
 	case "strip-managed-fields":
 		opts = cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
 	case "plain":
