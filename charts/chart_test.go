@@ -893,10 +893,10 @@ func TestChartBehaviour(t *testing.T) {
 			},
 		},
 		{
-			behaviour: "resources default to 50m/64Mi requests and a 256Mi memory limit with /tmp on an emptyDir",
+			behaviour: "resources default to 50m/64Mi requests and a 128Mi memory limit with /tmp on an emptyDir",
 			check: func(t *testing.T, r *rendered) {
 				res := r.container(t).Resources
-				if res.Requests.Cpu().String() != "50m" || res.Requests.Memory().String() != "64Mi" || res.Limits.Memory().String() != "256Mi" {
+				if res.Requests.Cpu().String() != "50m" || res.Requests.Memory().String() != "64Mi" || res.Limits.Memory().String() != "128Mi" {
 					t.Errorf("resources = %+v", res)
 				}
 				var tmp bool

@@ -202,13 +202,13 @@ func TestGOMEMLIMIT(t *testing.T) {
 		args      []string
 		want      string // "" = no GOMEMLIMIT
 	}{
-		{"the default 256Mi limit gives 90%, 230MiB", nil, "230MiB"},
-		{"a 128Mi limit gives 115MiB", []string{"--set", "resources.limits.memory=128Mi"}, "115MiB"},
-		{"a 1Gi limit gives 921MiB", []string{"--set", "resources.limits.memory=1Gi"}, "921MiB"},
-		{"a fractional 1.5Gi limit gives 1382MiB", []string{"--set", "resources.limits.memory=1.5Gi"}, "1382MiB"},
-		{"a decimal 500M limit gives 429MiB", []string{"--set", "resources.limits.memory=500M"}, "429MiB"},
-		{"a limit in plain bytes (a YAML number) gives 115MiB", []string{"--set", "resources.limits.memory=134217728"}, "115MiB"},
-		{"limitPercent 50 of 256Mi gives 128MiB", []string{"--set", "goMemLimit.limitPercent=50"}, "128MiB"},
+		{"the default 128Mi limit gives 45%, 57MiB", nil, "57MiB"},
+		{"a 256Mi limit gives 115MiB", []string{"--set", "resources.limits.memory=256Mi"}, "115MiB"},
+		{"a 1Gi limit gives 460MiB", []string{"--set", "resources.limits.memory=1Gi"}, "460MiB"},
+		{"a fractional 1.5Gi limit gives 691MiB", []string{"--set", "resources.limits.memory=1.5Gi"}, "691MiB"},
+		{"a decimal 500M limit gives 214MiB", []string{"--set", "resources.limits.memory=500M"}, "214MiB"},
+		{"a limit in plain bytes (a YAML number) gives 115MiB", []string{"--set", "resources.limits.memory=268435456"}, "115MiB"},
+		{"limitPercent 90 of 128Mi gives 115MiB", []string{"--set", "goMemLimit.limitPercent=90"}, "115MiB"},
 		{"an explicit value wins over the limit", []string{"--set", "goMemLimit.value=200MiB"}, "200MiB"},
 		{"disabled sets none", []string{"--set", "goMemLimit.enabled=false"}, ""},
 		{"disabled needs no memory limit", []string{"--set", "goMemLimit.enabled=false", "--set", "resources.limits.memory=null"}, ""},

@@ -2,17 +2,22 @@ package cluster
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
+	"unique"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/klog/v2"
 )
 
 // nodeFacts is what availability needs from a Node. Comparing facts lets the view ignore the
-// status updates a kubelet sends every few seconds that change nothing here.
+// status updates a kubelet sends every few seconds that change nothing here. Facts are never
+// modified once built: an update builds new ones. They are also what the informer cache stores
+// for a Node (records.go).
 type nodeFacts struct {
-	labels      map[string]string
+	name        string
+	labels      labelSet
 	ready       bool
 	schedulable bool
 	// taints holds only NoSchedule and NoExecute taints: PreferNoSchedule never blocks a Pod.
@@ -20,11 +25,14 @@ type nodeFacts struct {
 	// reportsHandlers is true when status.runtimeHandlers is non-empty (Kubernetes 1.30+ with a
 	// CRI that reports handlers). Then the list is the truth and labels are not consulted.
 	reportsHandlers bool
-	handlers        map[string]bool
+	handlers        handlerSet
 }
 
 func factsOf(n *corev1.Node) *nodeFacts {
-	f := &nodeFacts{labels: n.Labels, schedulable: !n.Spec.Unschedulable}
+	f := &nodeFacts{labels: labelSetOf(n.Labels), schedulable: !n.Spec.Unschedulable}
+	// The name shares the interned hostname label's string when they are equal, as they
+	// usually are.
+	f.name = unique.Make(n.Name).Value()
 	for _, c := range n.Status.Conditions {
 		if c.Type == corev1.NodeReady {
 			f.ready = c.Status == corev1.ConditionTrue
@@ -32,40 +40,22 @@ func factsOf(n *corev1.Node) *nodeFacts {
 	}
 	for _, t := range n.Spec.Taints {
 		if t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute {
-			f.taints = append(f.taints, t)
+			f.taints = append(f.taints, corev1.Taint{Key: t.Key, Value: t.Value, Effect: t.Effect})
 		}
 	}
 	if len(n.Status.RuntimeHandlers) > 0 {
 		f.reportsHandlers = true
-		f.handlers = make(map[string]bool, len(n.Status.RuntimeHandlers))
-		for _, h := range n.Status.RuntimeHandlers {
-			f.handlers[h.Name] = true
-		}
+		f.handlers = handlerSetOf(n.Status.RuntimeHandlers)
 	}
 	return f
 }
 
 func (f *nodeFacts) equal(o *nodeFacts) bool {
-	if f.ready != o.ready || f.schedulable != o.schedulable || f.reportsHandlers != o.reportsHandlers ||
-		len(f.labels) != len(o.labels) || len(f.taints) != len(o.taints) || len(f.handlers) != len(o.handlers) {
-		return false
-	}
-	for k, v := range f.labels {
-		if w, ok := o.labels[k]; !ok || w != v {
-			return false
-		}
-	}
-	for i := range f.taints {
-		if f.taints[i].Key != o.taints[i].Key || f.taints[i].Value != o.taints[i].Value || f.taints[i].Effect != o.taints[i].Effect {
-			return false
-		}
-	}
-	for h := range f.handlers {
-		if !o.handlers[h] {
-			return false
-		}
-	}
-	return true
+	return f.ready == o.ready && f.schedulable == o.schedulable && f.reportsHandlers == o.reportsHandlers &&
+		slices.Equal(f.labels, o.labels) && slices.Equal(f.handlers, o.handlers) &&
+		slices.EqualFunc(f.taints, o.taints, func(a, b corev1.Taint) bool {
+			return a.Key == b.Key && a.Value == b.Value && a.Effect == b.Effect
+		})
 }
 
 // outcome is what one Node means for one RuntimeClass.
@@ -89,9 +79,9 @@ func classify(n *nodeFacts, c *Class) outcome {
 	if c.Handler == "" {
 		return absent
 	}
-	matches := selectorMatches(c.NodeSelector, n.labels)
+	matches := n.labels.matches(c.NodeSelector)
 	if n.reportsHandlers {
-		if !n.handlers[c.Handler] {
+		if !n.handlers.has(c.Handler) {
 			if len(c.NodeSelector) > 0 && matches {
 				return drift
 			}
@@ -120,15 +110,6 @@ func classify(n *nodeFacts, c *Class) outcome {
 	default:
 		return availableByLabels
 	}
-}
-
-func selectorMatches(selector, labels map[string]string) bool {
-	for k, v := range selector {
-		if w, ok := labels[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }
 
 func tolerates(tolerations []corev1.Toleration, taints []corev1.Taint) bool {

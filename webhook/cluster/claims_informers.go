@@ -83,7 +83,7 @@ func WatchClaims(ctx context.Context, c cache.Cache, reader client.Reader, v *Vi
 		}, claims.DeleteClaim},
 	}
 	for _, h := range handlers {
-		if err := feed(h.inf, h.upsert, func(m metav1.Object) { h.remove(m.GetNamespace(), m.GetName()) }); err != nil {
+		if err := feed(v, h.inf, h.upsert, func(m metav1.Object) { h.remove(m.GetNamespace(), m.GetName()) }); err != nil {
 			return err
 		}
 	}

@@ -126,10 +126,10 @@ func (v *View) Inventory(gpu GPUPolicy) *Inventory {
 			switch {
 			case c.Handler == "":
 			case n.reportsHandlers:
-				if advertises = n.handlers[c.Handler]; advertises {
+				if advertises = n.handlers.has(c.Handler); advertises {
 					ci.AdvertisedByStatus++
 				}
-			case len(c.NodeSelector) > 0 && selectorMatches(c.NodeSelector, n.labels):
+			case len(c.NodeSelector) > 0 && n.labels.matches(c.NodeSelector):
 				advertises = true
 				ci.AdvertisedByLabels++
 			}
@@ -205,7 +205,7 @@ func (v *View) sharedSelectorsLocked(classNames, nodeNames []string) []Finding {
 		labelled, silent := 0, 0
 		for _, nn := range nodeNames {
 			n := v.nodes[nn]
-			if got, ok := n.labels[k]; ok && got == val {
+			if got, ok := n.labels.get(k); ok && got == val {
 				labelled++
 				if !n.reportsHandlers {
 					silent++

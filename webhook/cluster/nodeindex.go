@@ -84,7 +84,8 @@ func (x *nodeIndex) put(name string, f *nodeFacts) {
 	if f.ready && f.schedulable {
 		add(x.usable)
 	}
-	for k, v := range f.labels {
+	for _, l := range f.labels {
+		k, v := l.key.Value(), l.value.Value()
 		add(bitmapOf(x.keys, k))
 		vals := x.values[k]
 		if vals == nil {
@@ -93,8 +94,8 @@ func (x *nodeIndex) put(name string, f *nodeFacts) {
 		}
 		add(bitmapOf(vals, v))
 	}
-	for h := range f.handlers {
-		add(bitmapOf(x.handlers, h))
+	for _, h := range f.handlers {
+		add(bitmapOf(x.handlers, h.Value()))
 	}
 	for _, t := range f.taints {
 		add(bitmapOf(x.taints, taintKey{t.Key, t.Value, t.Effect}))
@@ -142,7 +143,8 @@ func (x *nodeIndex) unset(slot uint32) {
 	x.schedulable.Remove(slot)
 	x.reporting.Remove(slot)
 	x.usable.Remove(slot)
-	for k, v := range f.labels {
+	for _, l := range f.labels {
+		k, v := l.key.Value(), l.value.Value()
 		removeFrom(x.keys, k, slot)
 		if vals := x.values[k]; vals != nil {
 			removeFrom(vals, v, slot)
@@ -151,8 +153,8 @@ func (x *nodeIndex) unset(slot uint32) {
 			}
 		}
 	}
-	for h := range f.handlers {
-		removeFrom(x.handlers, h, slot)
+	for _, h := range f.handlers {
+		removeFrom(x.handlers, h.Value(), slot)
 	}
 	for _, t := range f.taints {
 		removeFrom(x.taints, taintKey{t.Key, t.Value, t.Effect}, slot)

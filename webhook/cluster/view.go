@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	nodev1 "k8s.io/api/node/v1"
+	toolscache "k8s.io/client-go/tools/cache"
 )
 
 // Class is a RuntimeClass as decisions see it.
@@ -85,6 +86,10 @@ type View struct {
 	namespaces map[string]*Namespace
 
 	synced atomic.Bool
+	// handlers are the informer event handlers feeding the view (informers.go): it is synced
+	// once each has processed its informer's initial list.
+	syncMu   sync.Mutex
+	handlers []toolscache.ResourceEventHandlerRegistration
 
 	claims Claims // claims.go
 }
@@ -116,17 +121,32 @@ func (v *View) MarkSynced() { v.synced.Store(true) }
 // Synced reports whether MarkSynced was called.
 func (v *View) Synced() bool { return v.synced.Load() }
 
+// handlersSynced reports whether every informer handler feeding the view has processed its
+// informer's initial list.
+func (v *View) handlersSynced() bool {
+	v.syncMu.Lock()
+	defer v.syncMu.Unlock()
+	for _, h := range v.handlers {
+		if !h.HasSynced() {
+			return false
+		}
+	}
+	return true
+}
+
 // UpsertNode adds or updates a Node.
-func (v *View) UpsertNode(n *corev1.Node) {
-	facts := factsOf(n)
+func (v *View) UpsertNode(n *corev1.Node) { v.upsertFacts(factsOf(n)) }
+
+// upsertFacts adds or updates a Node from its facts (what the informer cache stores).
+func (v *View) upsertFacts(facts *nodeFacts) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	old := v.nodes[n.Name]
+	old := v.nodes[facts.name]
 	if old != nil && old.equal(facts) {
 		return // a heartbeat: nothing availability depends on changed
 	}
-	v.nodes[n.Name] = facts
-	v.index.put(n.Name, facts)
+	v.nodes[facts.name] = facts
+	v.index.put(facts.name, facts)
 	v.moveNodeLocked(old, facts)
 	v.publishLocked()
 }
@@ -214,9 +234,12 @@ func (v *View) publishLocked() {
 
 // UpsertNamespace adds or updates a Namespace's metadata. Namespaces do not change the
 // snapshot's generation: decisions key their caches on the namespace metadata itself.
-func (v *View) UpsertNamespace(ns Namespace) {
+func (v *View) UpsertNamespace(ns Namespace) { v.upsertNamespace(&ns) }
+
+// upsertNamespace keeps ns itself, which is never modified afterwards.
+func (v *View) upsertNamespace(ns *Namespace) {
 	v.nsMu.Lock()
-	v.namespaces[ns.Name] = &ns
+	v.namespaces[ns.Name] = ns
 	v.nsMu.Unlock()
 }
 

@@ -46,10 +46,9 @@ type heapReport struct {
 
 // informerVariants: the product's cache options, and what they are made of.
 var informerVariants = []struct{ name, what string }{
-	{"product", "cluster.CacheOptions(): managedFields stripped, Nodes trimmed by trimNode (what serve uses)"},
-	{"strip-managed-fields", "managedFields stripped only (no trimNode)"},
+	{"product", "cluster.CacheOptions(): the caches hold the view's records (a Node's facts, a Namespace's name, labels and annotations), what serve uses"},
+	{"strip-managed-fields", "managedFields stripped only (full Nodes, Namespace metadata)"},
 	{"plain", "plain cache.Options{}: full objects"},
-	{"product-protobuf", "cluster.CacheOptions(), client speaking protobuf instead of JSON (rest.Config.ContentType; not what serve does today)"},
 }
 
 // runCluster is `runner cluster`: a real etcd + kube-apiserver holding realistic Nodes and many
@@ -65,7 +64,8 @@ func runCluster(ctx context.Context, args []string, out io.Writer) error {
 	workers := fs.Int("workers", 32, "concurrent creates")
 	starts := fs.Int("starts", 2, "runtimeguard starts to time")
 	n := fs.Int("requests", 6000, "admissions under load after the first start")
-	memlimit := fs.String("memlimit", "64MiB", "also start runtimeguard with this GOMEMLIMIT (\"\": don't)")
+	// What charts/runtimeguard deploys by default: goMemLimit.limitPercent 45 of its 128Mi limit.
+	memlimit := fs.String("memlimit", "57MiB", "also start runtimeguard with this GOMEMLIMIT (\"\": don't); the default is the chart's")
 	mixes := fs.String("mixes", "pool,bound", "placement mixes (review.Mix) sent after the load, at c=8 (\"\": none)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -226,6 +226,9 @@ func runCluster(ctx context.Context, args []string, out io.Writer) error {
 			if err := json.Unmarshal(b, &h); err != nil {
 				return fmt.Errorf("informer-heap %s: %w (%s)", v.name, err, b)
 			}
+			if h.Nodes != len(cl.Nodes) {
+				return fmt.Errorf("informer-heap %s: the view reported synced holding %d of %d Nodes", v.name, h.Nodes, len(cl.Nodes))
+			}
 			fmt.Fprintf(os.Stderr, "cluster: informers %-22s synced in %s, heap in use %s MiB, peak RSS %s MiB\n",
 				v.name, h.Sync.Round(time.Millisecond), proc.MiB(int64(h.HeapInuse)), proc.MiB(h.HWM))
 			heaps[v.name] = append(heaps[v.name], h)
@@ -326,7 +329,7 @@ func parallel(ctx context.Context, workers, n int, f func(i int) error) error {
 func runInformerHeap(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("informer-heap", flag.ContinueOnError)
 	kubeconfig := fs.String("kubeconfig", "", "kubeconfig")
-	variant := fs.String("variant", "product", "product, strip-managed-fields, plain or product-protobuf")
+	variant := fs.String("variant", "product", "product, strip-managed-fields or plain")
 	memprofile := fs.String("memprofile", "", "write a heap profile after sync")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -339,10 +342,6 @@ func runInformerHeap(ctx context.Context, args []string, out io.Writer) error {
 	switch *variant {
 	case "product":
 		opts = cluster.CacheOptions()
-	case "product-protobuf":
-		opts = cluster.CacheOptions()
-		cfg.ContentType = "application/vnd.kubernetes.protobuf"
-		cfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
 	case "strip-managed-fields":
 		opts = cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
 	case "plain":
