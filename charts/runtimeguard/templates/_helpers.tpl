@@ -264,7 +264,8 @@ rendered as is, because such tools would otherwise revert the replica's change a
 {{- with $live.webhooks }}
 {{- $policy = "Fail" }}
 {{- range . }}
-{{- if ne (toString .failurePolicy) "Fail" }}
+{{- /* The policy ConfigMap check keeps its own failurePolicy (policies.check). */}}
+{{- if and (ne .name "policy.runtimeguard.io") (ne (toString .failurePolicy) "Fail") }}
 {{- $policy = "Ignore" }}
 {{- end }}
 {{- end }}
