@@ -63,7 +63,7 @@ func (h *pipelineHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	gvk, uid = in.gvk, in.req.UID
 	rv := h.p.run(r.Context(), in.req, in.pod, false)
-	key := memoKey{face: h.face, v1beta1: gvk == admissionReviewV1beta1Kind}
+	key := memoKey{face: h.face, mode: rv.mode, v1beta1: gvk == admissionReviewV1beta1Kind}
 	if rv.answer == nil && rv.decision != nil {
 		key.decision = rv.decision
 		if a := h.p.answers.get(key); a != nil {
@@ -102,12 +102,14 @@ func (f face) String() string {
 	return "validate"
 }
 
-// memoKey names one encoded answer: everything an answer follows from is in the decision's
-// cache key (namespace labels, so the enforcement mode; the Pod's class; its placement) or
-// generation (policy, cluster snapshot), plus which face answered and in which version.
+// memoKey names one encoded answer: what an answer follows from is in the decision's cache key
+// (the Pod's class, its placement, the labels the policy reads) or generation (policy, cluster
+// snapshot), plus the enforcement mode (a namespace label the policy need not read), which face
+// answered and in which version.
 type memoKey struct {
 	decision *policy.Decision
 	face     face
+	mode     Enforcement
 	v1beta1  bool
 }
 
