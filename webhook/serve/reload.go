@@ -176,9 +176,9 @@ func collectFiles(dir string, paths *[]string) error {
 // reloadMetrics count policy reloads and say which policy serves; a nil *reloadMetrics
 // records nothing.
 type reloadMetrics struct {
-	reloads      *prometheus.CounterVec
-	policyStale  prometheus.Gauge
-	generation   *prometheus.GaugeVec
+	reloads     *prometheus.CounterVec
+	policyStale prometheus.Gauge
+	generation  *prometheus.GaugeVec
 }
 
 func newReloadMetrics(reg prometheus.Registerer) *reloadMetrics {
