@@ -99,7 +99,7 @@ type review struct {
 // (explain shows what the policy would say), while its answer stays the exemption.
 // Workloads are reviewed by their Pod template (workload.go), only by the validating face f.
 func (p *Pipeline) run(ctx context.Context, req admission.Request, pre decodedPod, tracing bool, f face) *review {
-	if req.UID != "" && isWorkload(req.Kind) {
+	if req.Kind != podKind && req.UID != "" && isWorkload(req.Kind) {
 		return p.runWorkload(ctx, req, f)
 	}
 	r := &review{req: req, pod: pre.pod, podErr: pre.err, mode: p.cfg.Enforcement}

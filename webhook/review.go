@@ -224,7 +224,7 @@ func readRequest(dec *jsontext.Decoder, in *incoming, decodePod bool) error {
 			return err
 		}
 	}
-	if !isWorkload(r.Kind) {
+	if r.OldObject.Raw != nil && !isWorkload(r.Kind) {
 		r.OldObject.Raw = nil
 	}
 	_, err := dec.ReadToken()

@@ -99,9 +99,10 @@ func (p *Pipeline) runWorkload(ctx context.Context, req admission.Request, f fac
 	if err != nil {
 		return bad(fmt.Errorf("cannot decode the pod template in %s: %w", strings.Join(w.template, "."), err))
 	}
-	if pod.APIVersion != "" || pod.Kind != "" { // a template has neither; decodePod would blame request.kind
-		pod.APIVersion, pod.Kind = "", ""
-	}
+	// A template has no apiVersion or kind (decodePod would blame request.kind), and its Pods
+	// are created in the workload's namespace whatever its metadata says.
+	pod.APIVersion, pod.Kind = "", ""
+	pod.Metadata.Namespace = req.Namespace
 	podReq := admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
 		UID:       req.UID,
 		Kind:      podKind,
