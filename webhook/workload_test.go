@@ -76,6 +76,8 @@ func TestWorkloads(t *testing.T) {
 		{
 			name:  "denies a deployment whose template names a class too weak for its namespace, with the pod's reasons",
 			group: "apps", resource: "deployments", namespace: "payments", obj: deployment("ledger", "gvisor"),
+			mutate: allowed("runtimeguard never mutates workloads; the runtime class is injected into their pods",
+				exempt("runtimeguard never mutates workloads; the runtime class is injected into their pods")),
 			validate: denied(`deployment "ledger": `+financialGvisor,
 				map[string]string{"decision": "denied", "class": "kata", "reasons": `deployment "ledger": ` + financialGvisor}),
 		},
@@ -130,6 +132,13 @@ func TestWorkloads(t *testing.T) {
 				`runtimeguard warn mode, would deny: daemonset "agent": ` + financialGvisor),
 		},
 		{
+			name:  "names a workload created with generateName by its prefix",
+			group: "batch", resource: "jobs", namespace: "default",
+			obj: map[string]any{"apiVersion": "batch/v1", "kind": "Job", "metadata": map[string]any{"generateName": "backup-"},
+				"spec": map[string]any{"template": podTemplate("wasm")}},
+			validate: denied(`job "backup-": `+wasmMissing, map[string]string{"decision": "denied", "reasons": `job "backup-": ` + wasmMissing}),
+		},
+		{
 			name:  "admits workloads undecided with --workload-review=off",
 			setup: setup{workloadReview: WorkloadOff},
 			group: "batch", resource: "jobs", namespace: "payments", obj: workloadObject("batch/v1", "Job", "once", podTemplate("gvisor")),
@@ -151,6 +160,13 @@ func TestWorkloads(t *testing.T) {
 			group: "apps", resource: "deployments", namespace: "payments", obj: workloadObject("apps/v1", "Deployment", "bad", "nginx"),
 			validate: errored(http.StatusBadRequest, `deployment "bad": cannot read request.object: spec.template is a JSON string, want an object`,
 				errorAudit(`deployment "bad": cannot read request.object: spec.template is a JSON string, want an object`)),
+		},
+		{
+			name:  "refuses a cronjob without a pod template, naming the field",
+			group: "batch", resource: "cronjobs", namespace: "payments",
+			obj: map[string]any{"apiVersion": "batch/v1", "kind": "CronJob", "metadata": map[string]any{"name": "empty"}, "spec": map[string]any{"jobTemplate": nil}},
+			validate: errored(http.StatusBadRequest, `cronjob "empty": cannot read request.object: spec.jobTemplate.spec.template is missing`,
+				errorAudit(`cronjob "empty": cannot read request.object: spec.jobTemplate.spec.template is missing`)),
 		},
 		{
 			name:  "refuses a template whose pod spec is malformed, naming the field",
