@@ -322,6 +322,35 @@ func (r *rendered) webhooks(t *testing.T) []webhook {
 	return out
 }
 
+// wantWorkloadRules are the workload kinds the validating webhook reviews (workloads.review).
+var wantWorkloadRules = []string{
+	"/v1/replicationcontrollers CREATE,UPDATE",
+	"apps/v1/daemonsets CREATE,UPDATE", "apps/v1/deployments CREATE,UPDATE", "apps/v1/replicasets CREATE,UPDATE", "apps/v1/statefulsets CREATE,UPDATE",
+	"batch/v1/cronjobs CREATE,UPDATE", "batch/v1/jobs CREATE,UPDATE",
+}
+
+// workloadRules flattens the rules other than pods into sorted "group/version/resource ops".
+func workloadRules(rules []admissionv1.RuleWithOperations) []string {
+	var out []string
+	for _, r := range rules {
+		ops := make([]string, 0, len(r.Operations))
+		for _, op := range r.Operations {
+			ops = append(ops, string(op))
+		}
+		for _, g := range r.APIGroups {
+			for _, v := range r.APIVersions {
+				for _, res := range r.Resources {
+					if res != "pods" {
+						out = append(out, fmt.Sprintf("%s/%s/%s %s", g, v, res, strings.Join(ops, ",")))
+					}
+				}
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 func (r *rendered) customOfKind(kind string) []map[string]any {
 	var out []map[string]any
 	for _, o := range r.custom {
@@ -492,10 +521,16 @@ func checkInvariants(t *testing.T, r *rendered) {
 		if !slices.Equal(w.reviewVersions, []string{"v1"}) {
 			t.Errorf("%s %s: admissionReviewVersions = %v, want [v1]", w.kind, w.name, w.reviewVersions)
 		}
-		if len(w.rules) != 1 || !slices.Equal(w.rules[0].Operations, []admissionv1.OperationType{admissionv1.Create}) ||
+		if len(w.rules) == 0 || !slices.Equal(w.rules[0].Operations, []admissionv1.OperationType{admissionv1.Create}) ||
 			!slices.Equal(w.rules[0].Resources, []string{"pods"}) || !slices.Equal(w.rules[0].APIGroups, []string{""}) ||
 			!slices.Equal(w.rules[0].APIVersions, []string{"v1"}) {
+			t.Errorf("%s %s: rules = %+v, want core/v1 pods CREATE first", w.kind, w.name, w.rules)
+		}
+		// Only the validating webhook reviews workloads: templates are never mutated.
+		if got := workloadRules(w.rules); w.kind == "MutatingWebhookConfiguration" && (len(got) > 0 || len(w.rules) != 1) {
 			t.Errorf("%s %s: rules = %+v, want only core/v1 pods CREATE", w.kind, w.name, w.rules)
+		} else if len(got) > 0 && !slices.Equal(got, wantWorkloadRules) {
+			t.Errorf("%s %s: workload rules = %v\nwant %v", w.kind, w.name, got, wantWorkloadRules)
 		}
 		mirror := false
 		for _, mc := range w.matchConditions {
@@ -736,6 +771,35 @@ func TestChartBehaviour(t *testing.T) {
 					if w.timeoutSeconds == nil || *w.timeoutSeconds != 5 {
 						t.Errorf("%s timeoutSeconds = %v, want 5", w.name, w.timeoutSeconds)
 					}
+					if got := workloadRules(w.rules); w.kind == "ValidatingWebhookConfiguration" && !slices.Equal(got, wantWorkloadRules) {
+						t.Errorf("%s workload rules = %v, want %v (workloads.review defaults to enforce)", w.name, got, wantWorkloadRules)
+					}
+				}
+			},
+		},
+		{
+			behaviour: "the validating webhook reviews workloads by default, and workloads.review=warn tells the server",
+			args:      []string{"--set", "workloads.review=warn"},
+			check: func(t *testing.T, r *rendered) {
+				for _, w := range r.webhooks(t) {
+					got := workloadRules(w.rules)
+					if w.kind == "ValidatingWebhookConfiguration" && !slices.Equal(got, wantWorkloadRules) {
+						t.Errorf("%s workload rules = %v\nwant %v", w.name, got, wantWorkloadRules)
+					}
+				}
+				if v, _ := argValue(r.args(t), "--workload-review"); v != "warn" {
+					t.Errorf("--workload-review = %q, want warn", v)
+				}
+			},
+		},
+		{
+			behaviour: "workloads.review=off leaves workloads out of the webhook rules",
+			args:      []string{"--set", "workloads.review=off"},
+			check: func(t *testing.T, r *rendered) {
+				for _, w := range r.webhooks(t) {
+					if got := workloadRules(w.rules); len(got) > 0 {
+						t.Errorf("%s still reviews workloads: %v", w.name, got)
+					}
 				}
 			},
 		},
@@ -809,7 +873,7 @@ func TestChartBehaviour(t *testing.T) {
 			check: func(t *testing.T, r *rendered) {
 				want := []string{"serve", "--port=9443", "--cert-dir=/certs", "--metrics-bind-address=:8080",
 					"--health-probe-bind-address=:8081", "--webhook-namespace=$(POD_NAMESPACE)", "--enforcement=enforce",
-					"--require-advertised-handlers=false", "--eval-timeout=1s", "--zap-log-level=info",
+					"--workload-review=enforce", "--require-advertised-handlers=false", "--eval-timeout=1s", "--zap-log-level=info",
 					"--mutating-webhook-configuration=" + fullname, "--validating-webhook-configuration=" + fullname, "--failure-policy=Fail"}
 				if got := r.args(t); !slices.Equal(got, want) {
 					t.Errorf("args = %v\nwant %v", got, want)
@@ -1332,6 +1396,8 @@ func TestInvalidValuesAreRejected(t *testing.T) {
 			[]string{"--set", "replicaCount=two"}, []string{"/replicaCount", "want integer"}},
 		{"an unknown enforcement mode is rejected by the schema",
 			[]string{"--set", "enforcement=block"}, []string{"/enforcement", "'enforce', 'warn'"}},
+		{"an unknown workload review mode is rejected by the schema",
+			[]string{"--set", "workloads.review=deny"}, []string{"/workloads/review", "'enforce', 'warn', 'off'"}},
 		{"an unknown failurePolicy is rejected by the schema",
 			[]string{"--set", "webhook.failurePolicy=Sometimes"}, []string{"/webhook/failurePolicy", "'Fail', 'Ignore'"}},
 		{"a webhook timeout above the API server maximum of 30s is rejected",

@@ -291,8 +291,27 @@ func TestPlacementDaemonSetInUntrustedNamespaceRunsOnSandboxNodesAndIsDeniedOnGe
 			},
 		},
 	}
-	if err := s.client.Create(ctx, ds); err != nil {
-		t.Fatal(err)
+	// The sandbox pool opts in before the DaemonSet is created: the validating webhook reviews
+	// the DaemonSet by its template (scenario 34), and a template no Ready node can run under
+	// a class that isolates enough is denied, like its Pods. Created once the webhook's view
+	// has seen the labels (a poll: informer events arrive within milliseconds).
+	optIn := func(nodes []harness.NodeSpec) {
+		t.Helper()
+		for _, n := range nodes {
+			n.Labels = maps.Clone(n.Labels)
+			n.Labels[rollout] = "true"
+			if err := harness.ApplyNode(ctx, s.client, n); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	optIn(sandboxNodes)
+	var createErr error
+	if err := controlplane.Wait(ctx, viewTimeout, func(ctx context.Context) (bool, error) {
+		createErr = s.client.Create(ctx, ds)
+		return createErr == nil, nil
+	}); err != nil {
+		t.Fatalf("creating DaemonSet %s once the sandbox pool opted in: %v: %v", name, err, createErr)
 	}
 	t.Cleanup(func() {
 		// The DaemonSet first, so that nothing recreates its Pods, then its Pods at once (the
@@ -311,17 +330,6 @@ func TestPlacementDaemonSetInUntrustedNamespaceRunsOnSandboxNodesAndIsDeniedOnGe
 			t.Errorf("deleting the DaemonSet's pods: %v", err)
 		}
 	})
-	optIn := func(nodes []harness.NodeSpec) {
-		t.Helper()
-		for _, n := range nodes {
-			n.Labels = maps.Clone(n.Labels)
-			n.Labels[rollout] = "true"
-			if err := harness.ApplyNode(ctx, s.client, n); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-
 	var pods corev1.PodList
 	var failed []corev1.Event
 	describe := func() string {
@@ -335,8 +343,7 @@ func TestPlacementDaemonSetInUntrustedNamespaceRunsOnSandboxNodesAndIsDeniedOnGe
 		return s.client.List(ctx, &pods, client.InNamespace(nsUntrusted), client.MatchingLabels(labels))
 	}
 
-	// The sandbox pool: a Pod per node, with gvisor, bound by the scheduler.
-	optIn(sandboxNodes)
+	// The sandbox pool (opted in above): a Pod per node, with gvisor, bound by the scheduler.
 	onNode := map[string]*corev1.Pod{}
 	if err := controlplane.Wait(ctx, bindTimeout, func(ctx context.Context) (bool, error) {
 		if err := list(ctx); err != nil {

@@ -62,7 +62,7 @@ func (h *pipelineHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	gvk, uid = in.gvk, in.req.UID
-	rv := h.p.run(r.Context(), in.req, in.pod, false)
+	rv := h.p.run(r.Context(), in.req, in.pod, false, h.face)
 	key := memoKey{face: h.face, mode: rv.mode, v1beta1: gvk == admissionReviewV1beta1Kind}
 	if rv.answer == nil && rv.decision != nil {
 		key.decision = rv.decision

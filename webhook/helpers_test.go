@@ -28,6 +28,8 @@ type setup struct {
 	clusterFile string
 	view        cluster.Options
 	enforcement Enforcement
+	// workloadReview is Config.WorkloadReview ("" = enforce).
+	workloadReview WorkloadReview
 	// unsynced leaves the view not synced, as before the informers caught up.
 	unsynced bool
 	// policy replaces the default policy with these files; extra adds files to it.
@@ -93,7 +95,7 @@ func newPipeline(tb testing.TB, s setup) *Pipeline {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return NewPipeline(Config{Engine: engine, View: view, Enforcement: s.enforcement, Namespace: "runtimeguard"})
+	return NewPipeline(Config{Engine: engine, View: view, Enforcement: s.enforcement, WorkloadReview: s.workloadReview, Namespace: "runtimeguard"})
 }
 
 // handlers wraps the Pipeline the way serve registers it. RecoverPanic is off so that a panic

@@ -46,14 +46,18 @@ type Options struct {
 	// EvalTimeout bounds one policy evaluation (--eval-timeout, 1s). Offline commands use the
 	// same deadline as serve, so a policy too slow to admit Pods fails there too.
 	EvalTimeout time.Duration
+	// WorkloadReview is enforce, warn or off (--workload-review, enforce): what the validating
+	// webhook does with a workload whose Pods would be rejected.
+	WorkloadReview string
 }
 
 // DefaultOptions returns the defaults the flags show.
 func DefaultOptions() Options {
 	return Options{
-		Enforcement: string(Enforce),
-		Namespace:   os.Getenv("POD_NAMESPACE"),
-		EvalTimeout: policy.DefaultTimeout,
+		Enforcement:    string(Enforce),
+		WorkloadReview: string(WorkloadEnforce),
+		Namespace:      os.Getenv("POD_NAMESPACE"),
+		EvalTimeout:    policy.DefaultTimeout,
 	}
 }
 
@@ -79,6 +83,7 @@ func (o *Options) AddDecisionFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Namespace, "webhook-namespace", o.Namespace, "namespace the webhook itself runs in, exempt from review (default $POD_NAMESPACE)")
 	fs.StringVar(&o.Namespace, "namespace", o.Namespace, "deprecated alias of --webhook-namespace")
 	_ = fs.MarkDeprecated("namespace", "use --webhook-namespace (the namespace the webhook runs in, not the Pods')")
+	fs.StringVar(&o.WorkloadReview, "workload-review", o.WorkloadReview, "enforce: deny Deployments, StatefulSets, DaemonSets, ReplicaSets, ReplicationControllers, Jobs and CronJobs whose pods would be denied; warn: admit them with warnings; off: do not review them (their pods still are)")
 	fs.DurationVar(&o.EvalTimeout, "eval-timeout", o.EvalTimeout, "deadline of one policy evaluation; keep it well under the webhook timeoutSeconds")
 }
 
@@ -89,6 +94,11 @@ func (o *Options) Validate() error {
 	case Enforce, Warn:
 	default:
 		errs = append(errs, fmt.Errorf("--enforcement %q: want enforce or warn", o.Enforcement))
+	}
+	switch WorkloadReview(o.WorkloadReview) {
+	case WorkloadEnforce, WorkloadWarn, WorkloadOff, "":
+	default:
+		errs = append(errs, fmt.Errorf("--workload-review %q: want enforce, warn or off", o.WorkloadReview))
 	}
 	if o.EvalTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("--eval-timeout %s: want a positive duration", o.EvalTimeout))
@@ -158,7 +168,7 @@ func (o *Options) NewPipeline(ctx context.Context, set *policy.Set, view *cluste
 	if err != nil {
 		return nil, nil, err
 	}
-	return NewPipeline(Config{Engine: engine, View: view, Enforcement: Enforcement(o.Enforcement), Namespace: o.Namespace, Metrics: m}), engine, nil
+	return NewPipeline(Config{Engine: engine, View: view, Enforcement: Enforcement(o.Enforcement), WorkloadReview: WorkloadReview(o.WorkloadReview), Namespace: o.Namespace, Metrics: m}), engine, nil
 }
 
 // TracePolicies is LoadPolicies with policies/explain.rego added when the set does not define

@@ -44,9 +44,12 @@ type Config struct {
 	Namespace string
 	// Metrics may be nil.
 	Metrics *Metrics
+	// WorkloadReview says whether workloads are reviewed by their Pod template, and whether
+	// a rejected one is denied or warned about (default WorkloadEnforce).
+	WorkloadReview WorkloadReview
 }
 
-// Pipeline reviews Pod CREATEs. Every entry point runs the same steps, in the order the in-tree
+// Pipeline reviews Pod CREATEs, and workloads by their Pod template (workload.go). Every entry point runs the same steps, in the order the in-tree
 // RuntimeClass admission plugin uses: ignore what is not a Pod CREATE, exempt what must never be
 // blocked, build the input, decide (Rego), run the product checks, respond. Mutate and Validate
 // are its two webhook faces; Simulate (eval, explain, test) runs both as the API server would.
@@ -60,6 +63,9 @@ type Pipeline struct {
 func NewPipeline(cfg Config) *Pipeline {
 	if cfg.Enforcement == "" {
 		cfg.Enforcement = Enforce
+	}
+	if cfg.WorkloadReview == "" {
+		cfg.WorkloadReview = WorkloadEnforce
 	}
 	return &Pipeline{cfg: cfg}
 }
@@ -91,7 +97,11 @@ type review struct {
 
 // run takes req through the steps. With tracing, an exempt Pod is still decided and traced
 // (explain shows what the policy would say), while its answer stays the exemption.
-func (p *Pipeline) run(ctx context.Context, req admission.Request, pre decodedPod, tracing bool) *review {
+// Workloads are reviewed by their Pod template (workload.go), only by the validating face f.
+func (p *Pipeline) run(ctx context.Context, req admission.Request, pre decodedPod, tracing bool, f face) *review {
+	if req.Kind != podKind && req.UID != "" && isWorkload(req.Kind) {
+		return p.runWorkload(ctx, req, f)
+	}
 	r := &review{req: req, pod: pre.pod, podErr: pre.err, mode: p.cfg.Enforcement}
 	if r.answer = ignore(req); r.answer != nil {
 		return r

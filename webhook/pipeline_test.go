@@ -264,9 +264,18 @@ func admissionCases() []admissionCase {
 		// Requests that are not Pod CREATEs.
 		{
 			name:     "ignores other kinds",
-			review:   "deployment-create.json",
-			mutate:   allowed("runtimeguard reviews only core/v1 Pods, not apps/v1/Deployment", exempt("runtimeguard reviews only core/v1 Pods, not apps/v1/Deployment")),
-			validate: allowed("runtimeguard reviews only core/v1 Pods, not apps/v1/Deployment", exempt("runtimeguard reviews only core/v1 Pods, not apps/v1/Deployment")),
+			review:   "configmap-create.json",
+			mutate:   allowed("runtimeguard reviews only core/v1 Pods, not v1/ConfigMap", exempt("runtimeguard reviews only core/v1 Pods, not v1/ConfigMap")),
+			validate: allowed("runtimeguard reviews only core/v1 Pods, not v1/ConfigMap", exempt("runtimeguard reviews only core/v1 Pods, not v1/ConfigMap")),
+		},
+		{
+			// workload_test.go covers workloads; this is one as the API server sends it.
+			name:   "reviews a deployment by its pod template and never mutates it",
+			review: "deployment-create.json",
+			mutate: allowed("runtimeguard never mutates workloads; the runtime class is injected into their pods",
+				exempt("runtimeguard never mutates workloads; the runtime class is injected into their pods")),
+			validate: allowed(`deployment "checkout": its pods would be admitted with runtime class "gvisor"`,
+				map[string]string{"decision": "allowed", "class": "gvisor", "reasons": `deployment "checkout": its pods would be admitted with runtime class "gvisor"`}),
 		},
 		{
 			name:     "ignores subresources such as ephemeralcontainers",

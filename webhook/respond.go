@@ -15,7 +15,7 @@ import (
 // and adds the class's overhead, nodeSelector and tolerations itself. It is idempotent: a Pod
 // that already has a class (for instance on reinvocation) is left alone.
 func (p *Pipeline) Mutate(ctx context.Context, req admission.Request) admission.Response {
-	return p.mutate(p.run(ctx, req, decodedPod{}, false))
+	return p.mutate(p.run(ctx, req, decodedPod{}, false, mutateFace))
 }
 
 func (p *Pipeline) mutate(r *review) admission.Response {
@@ -41,7 +41,7 @@ func (p *Pipeline) mutate(r *review) admission.Response {
 // does not exist, or whose handler no usable node advertises, plus whatever policy deny rules
 // say. Policy warn rules become warnings.
 func (p *Pipeline) Validate(ctx context.Context, req admission.Request) admission.Response {
-	return p.validate(p.run(ctx, req, decodedPod{}, false))
+	return p.validate(p.run(ctx, req, decodedPod{}, false, validateFace))
 }
 
 func (p *Pipeline) validate(r *review) admission.Response {

@@ -39,7 +39,7 @@ type decodedPod struct {
 // reader reads AdmissionReviews in one pass over the body with a streaming decoder: the
 // envelope fields the pipeline uses are read, request.object is decoded straight into the
 // policy's Pod (when it is a Pod), and everything else (userInfo, oldObject, options, the
-// Pod's env, probes, volumes...) is validated and skipped without being built. readers are
+// Pod's env, probes, volumes...) is validated and skipped (a workload's oldObject is kept raw) without being built. readers are
 // pooled: a decoder and its buffers are reused across requests.
 type reader struct {
 	body bytes.Buffer
@@ -206,12 +206,26 @@ func readRequest(dec *jsontext.Decoder, in *incoming, decodePod bool) error {
 					r.Object.Raw = nil
 				}
 			}
+		case "oldObject":
+			// Kept only for workloads, whose UPDATEs are compared template to template; a Pod
+			// review never reads it. (The API server writes kind first.)
+			if kindSeen && !isWorkload(r.Kind) {
+				err = dec.SkipValue()
+				break
+			}
+			var raw jsontext.Value
+			if raw, err = dec.ReadValue(); err == nil && !bytes.Equal(raw, []byte("null")) {
+				r.OldObject.Raw = bytes.Clone(raw)
+			}
 		default:
 			err = dec.SkipValue()
 		}
 		if err != nil {
 			return err
 		}
+	}
+	if r.OldObject.Raw != nil && !isWorkload(r.Kind) {
+		r.OldObject.Raw = nil
 	}
 	_, err := dec.ReadToken()
 	return err

@@ -50,7 +50,7 @@ func (p *Pipeline) Simulate(ctx context.Context, namespace, name string, raw []b
 		Operation: admissionv1.Create,
 		Object:    runtime.RawExtension{Raw: raw},
 	}}
-	first := p.run(ctx, req, decodedPod{}, tracing)
+	first := p.run(ctx, req, decodedPod{}, tracing, mutateFace)
 	out.Exempt = first.exempt
 	mutated := p.mutate(first)
 	if err := asError(mutated); err != nil {
@@ -78,7 +78,7 @@ func (p *Pipeline) Simulate(ctx context.Context, namespace, name string, raw []b
 		}
 	}
 	req.Object.Raw = raw
-	second := p.run(ctx, req, decodedPod{}, false)
+	second := p.run(ctx, req, decodedPod{}, false, validateFace)
 	validated := p.validate(second)
 	if err := asError(validated); err != nil {
 		return out, fmt.Errorf("pod %s/%s: %w", namespace, name, err)

@@ -276,9 +276,10 @@ rendered as is, because such tools would otherwise revert the replica's change a
 
 {{/* Fields shared by the mutating and the validating webhook. */}}
 {{- define "runtimeguard.webhookCommon" -}}
+{{- $root := .root -}}
 admissionReviewVersions: ["v1"]
 sideEffects: None
-timeoutSeconds: {{ .Values.webhook.timeoutSeconds }}
+timeoutSeconds: {{ $root.Values.webhook.timeoutSeconds }}
 matchPolicy: Equivalent
 rules:
   - apiGroups: [""]
@@ -286,16 +287,34 @@ rules:
     operations: ["CREATE"]
     resources: ["pods"]
     scope: Namespaced
+{{- if and .workloads (ne $root.Values.workloads.review "off") }}
+  # Workloads are reviewed by their Pod template (workloads.review), never mutated.
+  - apiGroups: ["apps"]
+    apiVersions: ["v1"]
+    operations: ["CREATE", "UPDATE"]
+    resources: ["deployments", "statefulsets", "daemonsets", "replicasets"]
+    scope: Namespaced
+  - apiGroups: [""]
+    apiVersions: ["v1"]
+    operations: ["CREATE", "UPDATE"]
+    resources: ["replicationcontrollers"]
+    scope: Namespaced
+  - apiGroups: ["batch"]
+    apiVersions: ["v1"]
+    operations: ["CREATE", "UPDATE"]
+    resources: ["jobs", "cronjobs"]
+    scope: Namespaced
+{{- end }}
 namespaceSelector:
-  {{- include "runtimeguard.namespaceSelector" . | nindent 2 }}
-{{- if .Values.webhook.objectSelector }}
+  {{- include "runtimeguard.namespaceSelector" $root | nindent 2 }}
+{{- if $root.Values.webhook.objectSelector }}
 objectSelector:
-  {{- toYaml .Values.webhook.objectSelector | nindent 2 }}
+  {{- toYaml $root.Values.webhook.objectSelector | nindent 2 }}
 {{- else }}
 objectSelector: {}
 {{- end }}
 matchConditions:
-  {{- include "runtimeguard.matchConditions" . | nindent 2 }}
+  {{- include "runtimeguard.matchConditions" $root | nindent 2 }}
 {{- end }}
 
 {{/* Annotations of both webhook configurations. */}}
