@@ -69,7 +69,7 @@ const e2eNoLatestSuite = `cases:
       messageContains: uses a :latest image
 `
 
-// Scenario 29. A ConfigMap holding runtimeguard policy (label runtimeguard.io/policy) is checked
+// Scenario 31. A ConfigMap holding runtimeguard policy (label runtimeguard.io/policy) is checked
 // by the chart's policy.runtimeguard.io webhook, served by the running replica: `kubectl apply`
 // of one whose Rego does not parse, or whose shipped suite fails, is refused with the key and
 // line and not stored; a good one is stored; an unlabelled ConfigMap is never checked.
@@ -93,7 +93,7 @@ func TestPolicyConfigMapWithBrokenRegoIsRefusedByKubectlApplyWithFileAndLine(t *
 	if out, ok := kubectlApply(t, policyConfigMap(name, layer, good)); !ok {
 		t.Fatalf("kubectl apply of a good policy layer failed:\n%s", out)
 	}
-	measure("scenario 29: kubectl apply of a good policy layer (module and suite), checked by the webhook, took %s", time.Since(start).Round(time.Millisecond))
+	measure("scenario 31: kubectl apply of a good policy layer (module and suite), checked by the webhook, took %s", time.Since(start).Round(time.Millisecond))
 
 	broken := map[string]string{"no_latest.rego": strings.Replace(e2eNoLatest, "\tmsg := sprintf", "\tmsg := sprintf(", 1), "no-latest.suite.yaml": e2eNoLatestSuite}
 	out, ok := kubectlApply(t, policyConfigMap(name, layer, broken))
@@ -136,7 +136,7 @@ func TestPolicyConfigMapWithBrokenRegoIsRefusedByKubectlApplyWithFileAndLine(t *
 	}
 }
 
-// Scenario 30. The real binary started with a broken policy directory does not exit (no crash
+// Scenario 32. The real binary started with a broken policy directory does not exit (no crash
 // loop): it keeps running NotReady, with /healthz ok and /readyz failing on the "policy" check,
 // logs the error with file:line, answers admissions with 503 naming the file, and once the file
 // is fixed becomes Ready by itself and decides (an untrusted Pod gets gvisor).
@@ -184,7 +184,7 @@ func TestReplicaStartingWithABrokenPolicyStaysNotReadyInsteadOfCrashLooping(t *t
 	}); err != nil {
 		t.Fatalf("the replica is not up and NotReady on the policy check: %v (%s)", err, last)
 	}
-	measure("scenario 30: a replica started with a broken policy is up and NotReady (readyz: policy failed) %s after start", time.Since(start).Round(time.Millisecond))
+	measure("scenario 32: a replica started with a broken policy is up and NotReady (readyz: policy failed) %s after start", time.Since(start).Round(time.Millisecond))
 	logBytes, err := os.ReadFile(o.LogPath)
 	if err != nil {
 		t.Fatal(err)
@@ -211,7 +211,7 @@ func TestReplicaStartingWithABrokenPolicyStaysNotReadyInsteadOfCrashLooping(t *t
 	if err := w.WaitReady(ctx, 60*time.Second); err != nil {
 		t.Fatalf("the replica did not become Ready after the policy was fixed: %v", err)
 	}
-	measure("scenario 30: Ready %s after the broken file was removed, without a restart", time.Since(fixed).Round(time.Millisecond))
+	measure("scenario 32: Ready %s after the broken file was removed, without a restart", time.Since(fixed).Round(time.Millisecond))
 	class, err := mutatedClass(hc, w, realisticPodReview(nsUntrusted))
 	if err != nil || class != "gvisor" {
 		t.Errorf("after the fix, an untrusted Pod's review: class %q (%v), want gvisor", class, err)
