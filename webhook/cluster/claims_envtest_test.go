@@ -8,36 +8,16 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	resourcev1 "k8s.io/api/resource/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
-
-	"github.com/runtimeguard/runtimeguard/e2e/tools"
 )
 
 // The informers of a real kube-apiserver (etcd and kube-apiserver from <repo>/bin, as `make
 // unit` builds them) feed the claim store through the cache options serve uses: templates and
 // claims created, updated and deleted while the view runs resolve accordingly, trimmed.
 func TestWatchClaimsAgainstKubeAPIServer(t *testing.T) {
-	bin := tools.ForTest(t, "etcd", "kube-apiserver")
-	env := &envtest.Environment{BinaryAssetsDirectory: bin, ControlPlaneStartTimeout: 2 * time.Minute}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("starting kube-apiserver and etcd from %s: %v", bin, err)
-	}
-	t.Cleanup(func() { _ = env.Stop() })
-
-	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, c := startAPIServer(t)
 	ctx := t.Context()
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ml"}}); err != nil {
 		t.Fatal(err)
@@ -50,7 +30,7 @@ func TestWatchClaimsAgainstKubeAPIServer(t *testing.T) {
 	}
 
 	opts := CacheOptions()
-	opts.Scheme = scheme
+	opts.Scheme = c.Scheme()
 	informers, err := cache.New(cfg, opts)
 	if err != nil {
 		t.Fatal(err)

@@ -2,49 +2,21 @@ package cluster
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"reflect"
 	"testing"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	nodev1 "k8s.io/api/node/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
 // Watch against a real kube-apiserver, with the cache options serve uses (the caches store the
 // view's records, not API objects): the view reports synced only once it holds every Node and
 // Namespace that existed at start, and follows updates and deletes afterwards.
 func TestWatchAgainstKubeAPIServer(t *testing.T) {
-	bin, err := filepath.Abs("../../bin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range []string{"etcd", "kube-apiserver"} {
-		if _, err := os.Stat(filepath.Join(bin, name)); err != nil {
-			t.Skipf("%s not built: run e2e/tools/build.sh etcd kube (make unit does)", name)
-		}
-	}
-	env := &envtest.Environment{BinaryAssetsDirectory: bin, ControlPlaneStartTimeout: 2 * time.Minute}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("starting kube-apiserver and etcd from %s: %v", bin, err)
-	}
-	t.Cleanup(func() { _ = env.Stop() })
-	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, c := startAPIServer(t)
 	ctx := t.Context()
 
 	const nodes, namespaces = 200, 200
@@ -69,7 +41,7 @@ func TestWatchAgainstKubeAPIServer(t *testing.T) {
 	}
 
 	opts := CacheOptions()
-	opts.Scheme = scheme
+	opts.Scheme = c.Scheme()
 	informers, err := cache.New(cfg, opts)
 	if err != nil {
 		t.Fatal(err)
