@@ -19,7 +19,7 @@ func TestServeArgsFollowTheChart(t *testing.T) {
 	}{
 		{
 			name: "defaults (cert-manager)",
-			want: []string{"--webhook-namespace=runtimeguard-system", "--enforcement=enforce", "--require-advertised-handlers=false",
+			want: []string{"--webhook-namespace=runtimeguard-system", "--enforcement=enforce", "--workload-review=enforce", "--require-advertised-handlers=false",
 				"--eval-timeout=1s", "--zap-log-level=info", "--mutating-webhook-configuration=runtimeguard",
 				"--validating-webhook-configuration=runtimeguard", "--failure-policy=Fail"},
 		},
@@ -28,7 +28,7 @@ func TestServeArgsFollowTheChart(t *testing.T) {
 			set: []string{"--set", "certManager.enabled=false", "--set", "extraServingSANs={127.0.0.1,webhook.example}",
 				"--set", "selfSignedCerts.certValidity=2h", "--set", "policies.existingConfigMap=p"},
 			opts: ServeArgsOptions{PolicyDir: "/tmp/p"},
-			want: []string{"--webhook-namespace=runtimeguard-system", "--enforcement=enforce", "--require-advertised-handlers=false",
+			want: []string{"--webhook-namespace=runtimeguard-system", "--enforcement=enforce", "--workload-review=enforce", "--require-advertised-handlers=false",
 				"--eval-timeout=1s", "--zap-log-level=info", "--policies=/tmp/p",
 				"--mutating-webhook-configuration=runtimeguard", "--validating-webhook-configuration=runtimeguard",
 				"--failure-policy=Fail", "--self-signed-certs", "--cert-secret-name=runtimeguard-tls", "--service-name=runtimeguard",
