@@ -889,8 +889,9 @@ func decisionCases() []decisionCase {
 		}), allowed: true, message: "only CREATE"},
 		{name: "dry run", body: review(pod(nsUntrusted, nil), func(r *admissionv1.AdmissionRequest) { r.DryRun = ptr.To(true) }), inject: "gvisor", message: `set it to "gvisor"`},
 		{name: "subresource", body: review(pod(nsUntrusted, nil), func(r *admissionv1.AdmissionRequest) { r.SubResource = "status" }), allowed: true, message: "subresources"},
+		// Not a Pod nor a workload (workloads are reviewed by their template: scenario 34).
 		{name: "not a pod", body: review(pod(nsUntrusted, nil), func(r *admissionv1.AdmissionRequest) {
-			r.Kind = metav1.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}
+			r.Kind = metav1.GroupVersionKind{Version: "v1", Kind: "ConfigMap"}
 		}), allowed: true, message: "only core/v1 Pods"},
 		{name: "broken object", body: review(pod(nsUntrusted, nil), func(r *admissionv1.AdmissionRequest) {
 			r.Object.Raw = []byte(`{"spec":{"containers":"not a list"}}`)
