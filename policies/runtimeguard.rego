@@ -59,13 +59,23 @@ trait_isolation(trait) := object.get(data.config.traits, [trait, "requires", "is
 
 trait_needs_gpu(trait) if data.config.traits[trait].requires.gpu == true
 
-required_isolation := max({n | some trait, _ in trait_sources; n := trait_isolation(trait)} | {0})
+# Tables built from data alone. runtimeguard evaluates rules that read no input once per policy
+# set (webhook/policy/precompute.go), so the rules a cache miss runs look values up in these
+# instead of deriving them again.
+trait_isolation_of[trait] := trait_isolation(trait) if some trait, _ in data.config.traits
+
+gpu_traits contains trait if {
+	some trait, _ in data.config.traits
+	trait_needs_gpu(trait)
+}
+
+required_isolation := max({trait_isolation_of[trait] | some trait, _ in trait_sources} | {0})
 
 default required_gpu := false
 
 required_gpu if {
 	some trait, _ in trait_sources
-	trait_needs_gpu(trait)
+	trait in gpu_traits
 }
 
 has_requirement if required_isolation > 0
@@ -91,10 +101,16 @@ meets_trait(name, trait) if {
 	class_gpu(name) == true
 }
 
+# meets(name): the class provides what every trait of the Pod needs (meets_trait for each),
+# which comes down to the highest isolation needed and a GPU if any trait needs one.
 meets(name) if {
-	every trait, _ in trait_sources {
-		meets_trait(name, trait)
-	}
+	class_isolation(name) >= required_isolation
+	class_gpu(name) == true
+}
+
+meets(name) if {
+	class_isolation(name) >= required_isolation
+	not required_gpu
 }
 
 # Candidates in price order: classes without a GPU first (a GPU class takes a GPU node), then
@@ -105,7 +121,12 @@ gpu_rank(name) := 1 if class_gpu(name) == true
 
 else := 0
 
-candidates := [name | some name in ranked; meets(name)]
+# ranked_classes is ranked with what each class provides, for candidates.
+ranked_classes := [{"name": name, "isolation": class_isolation(name), "gpu": class_gpu(name) == true} | some name in ranked]
+
+# A class is a candidate when it meets the Pod's requirements (meets; false < true, so a class
+# without a GPU meets a Pod that needs none).
+candidates := [class.name | some class in ranked_classes; class.isolation >= required_isolation; class.gpu >= required_gpu]
 
 # selector_conflicts(name) lists the keys where a class's scheduling.nodeSelector contradicts
 # the Pod's own nodeSelector. The API server would reject that merge, so such a class is never
@@ -428,7 +449,7 @@ else := ["no trait requires a sandboxed or GPU runtime"]
 # Only classes cheaper than the choice are worth explaining (all of them when none was chosen).
 skipped_reasons := [sprintf("skipped %s", [unavailable_reason(name)]) |
 	some i, name in candidates
-	i < count(candidates_until_choice)
+	i <= choice_index
 	not usable(name)
 ] if {
 	has_requirement
@@ -436,8 +457,6 @@ skipped_reasons := [sprintf("skipped %s", [unavailable_reason(name)]) |
 }
 
 else := []
-
-candidates_until_choice := [name | some i, name in candidates; i <= choice_index]
 
 choice_index := i if {
 	some i, name in candidates

@@ -31,6 +31,8 @@ type program struct {
 	reads *Reads
 	// trace is prepared on first use: admission never pays for it.
 	trace lazyQuery
+	// constants are the documents that depend only on the policy set, evaluated at load.
+	constants *precomputed
 }
 
 // Engine evaluates the current policy set. Safe for concurrent use; Swap replaces the policy
@@ -130,7 +132,11 @@ func (e *Engine) Swap(ctx context.Context, set *Set) error {
 	if err != nil {
 		return err
 	}
-	e.current.Store(&program{decision: pq, generation: e.gens.Add(1), set: set, hash: set.Hash(), reads: reads})
+	constants, err := precompute(ctx, set, e.timeout)
+	if err != nil {
+		return err
+	}
+	e.current.Store(&program{decision: pq, generation: e.gens.Add(1), set: set, hash: set.Hash(), reads: reads, constants: constants})
 	return nil
 }
 
@@ -183,7 +189,7 @@ func (e *Engine) Decide(ctx context.Context, req Request) (d *Decision, cacheHit
 	if err != nil {
 		return nil, false, err
 	}
-	value, err := e.eval(ctx, prog.decision, input, DecisionQuery)
+	value, err := e.eval(ctx, prog.decision, input, DecisionQuery, rego.EvalVirtualCache(newSeededCache(prog.constants)))
 	if err != nil {
 		return nil, false, err
 	}
@@ -215,10 +221,10 @@ func (e *Engine) input(req Request, in *projected) (ast.Value, error) {
 }
 
 // eval runs a prepared query under the engine's deadline and returns its single value.
-func (e *Engine) eval(ctx context.Context, q rego.PreparedEvalQuery, input ast.Value, query string) (any, error) {
+func (e *Engine) eval(ctx context.Context, q rego.PreparedEvalQuery, input ast.Value, query string, opts ...rego.EvalOption) (any, error) {
 	ctx, cancel := context.WithTimeout(ctx, e.timeout)
 	defer cancel()
-	rs, err := q.Eval(ctx, rego.EvalParsedInput(input))
+	rs, err := q.Eval(ctx, append(opts, rego.EvalParsedInput(input))...)
 	switch {
 	case err != nil && ctx.Err() != nil:
 		return nil, fmt.Errorf("policy evaluation did not finish within %s: %w", e.timeout, err)

@@ -1,0 +1,226 @@
+package policy
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/topdown"
+)
+
+// precomputed holds the values of a policy set's rules that read neither input nor anything
+// that changes between evaluations: the ranked classes, the known labels, lookup tables built
+// from data. OPA derives them again on every evaluation (for the default policy, a fifth of a
+// cache miss); they change only with the policy set, so they are evaluated once when it loads
+// and handed to each evaluation through its virtual-document cache (seededCache).
+type precomputed struct {
+	// values is read-only once built: evaluations on many goroutines share it.
+	values topdown.VirtualCache
+	// docs are the documents that were evaluated, for tests and logs.
+	docs []string
+}
+
+// precompute finds the input-independent documents of set and evaluates them within timeout
+// (the bound of one evaluation). A set whose constant documents cannot be evaluated (one fails
+// or takes too long) gets none: each evaluation then derives them itself, and reports the
+// failure where admission can see it.
+func precompute(ctx context.Context, set *Set, timeout time.Duration) (*precomputed, error) {
+	docs, err := constantDocuments(set)
+	if err != nil || len(docs) == 0 {
+		return nil, err
+	}
+	// One query reads them all; a comprehension per document keeps an undefined one from
+	// making the whole query undefined.
+	parts := make([]string, len(docs))
+	names := make([]string, len(docs))
+	for i, d := range docs {
+		parts[i] = fmt.Sprintf("__c%d := [__x | __x := %s]", i, d)
+		names[i] = d.String()
+	}
+	pq, err := prepare(ctx, set, strings.Join(parts, "; "))
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	values := topdown.NewVirtualCache()
+	if _, err := pq.Eval(ctx, rego.EvalVirtualCache(values)); err != nil {
+		return nil, nil //nolint:nilerr // see the doc comment: evaluations report it
+	}
+	return &precomputed{values: values, docs: names}, nil
+}
+
+// constantDocuments lists the rule documents (not functions) of set whose every rule, and every
+// rule or function they reach, reads no input, uses no `with` and calls no nondeterministic
+// builtin. Such a document has one value per policy set.
+func constantDocuments(set *Set) ([]ast.Ref, error) {
+	c := ast.NewCompiler().
+		WithCapabilities(Capabilities()).
+		WithDefaultRegoVersion(ast.RegoV1)
+	c.Compile(set.Modules)
+	if c.Failed() {
+		return nil, c.Errors
+	}
+	a := purity{compiler: c, verdict: map[*ast.Rule]bool{}}
+	seen := map[string]bool{}
+	var docs []ast.Ref
+	for _, name := range slices.Sorted(maps.Keys(c.Modules)) {
+		for _, rule := range c.Modules[name].Rules {
+			if len(rule.Head.Args) > 0 {
+				continue // a function: its calls are cached with their arguments when reached
+			}
+			doc := rule.Ref().GroundPrefix()
+			key := doc.String()
+			if seen[key] {
+				continue
+			}
+			seen[key] = true
+			if a.documentIsConstant(doc) {
+				docs = append(docs, doc)
+			}
+		}
+	}
+	// known["a"] contains x and known[k] contains y are one document: evaluate it whole.
+	all := slices.Clone(docs)
+	return slices.DeleteFunc(docs, func(d ast.Ref) bool {
+		return slices.ContainsFunc(all, func(other ast.Ref) bool { return len(other) < len(d) && d.HasPrefix(other) })
+	}), nil
+}
+
+type purity struct {
+	compiler *ast.Compiler
+	verdict  map[*ast.Rule]bool
+}
+
+// documentIsConstant says whether every rule that can contribute to doc is constant.
+func (p *purity) documentIsConstant(doc ast.Ref) bool {
+	rules := p.compiler.GetRulesDynamic(doc)
+	if len(rules) == 0 {
+		return false
+	}
+	for _, r := range rules {
+		if !p.ruleIsConstant(r) {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *purity) ruleIsConstant(rule *ast.Rule) bool {
+	if v, ok := p.verdict[rule]; ok {
+		return v
+	}
+	p.verdict[rule] = false // Rego forbids recursion; this only guards the walk
+	constant := true
+	for r := rule; r != nil && constant; r = r.Else {
+		constant = p.termsAreConstant(r)
+	}
+	p.verdict[rule] = constant
+	return constant
+}
+
+// termsAreConstant checks one rule body and head (not its else).
+func (p *purity) termsAreConstant(rule *ast.Rule) bool {
+	constant := true
+	var walk func(any)
+	var check func(any) bool
+	check = func(x any) bool {
+		if !constant {
+			return true
+		}
+		switch x := x.(type) {
+		case *ast.Expr:
+			if len(x.With) > 0 {
+				constant = false
+			}
+			if x.IsCall() {
+				if op := x.Operator(); !p.refIsConstant(op) {
+					constant = false
+				}
+			}
+		case ast.Var:
+			// input or data whole, as in x := input
+			if x.Equal(ast.InputRootDocument.Value) || x.Equal(ast.DefaultRootDocument.Value) {
+				constant = false
+			}
+		case ast.Call:
+			if op, ok := x[0].Value.(ast.Ref); ok && !p.refIsConstant(op) {
+				constant = false
+			}
+		case ast.Ref:
+			if !p.refIsConstant(x) {
+				constant = false
+			}
+			// The head is judged with the whole ref (data there is not all of data);
+			// the rest may hold references of its own.
+			for _, t := range x[1:] {
+				walk(t)
+			}
+			return true
+		}
+		return !constant
+	}
+	walk = func(x any) { ast.NewGenericVisitor(check).Walk(x) }
+	walk(rule.Head)
+	walk(rule.Body)
+	return constant
+}
+
+// refIsConstant judges one reference: input never is, data is when the rules it can reach
+// are, a builtin is unless it is nondeterministic or prints, a local variable is.
+func (p *purity) refIsConstant(ref ast.Ref) bool {
+	switch {
+	case ref.HasPrefix(ast.InputRootRef):
+		return false
+	case ref.HasPrefix(ast.DefaultRootRef):
+		for _, r := range p.compiler.GetRulesDynamic(ref) {
+			if !p.ruleIsConstant(r) {
+				return false
+			}
+		}
+		return true
+	}
+	if b, ok := ast.BuiltinMap[ref.String()]; ok {
+		return !b.Nondeterministic && b.Name != ast.Print.Name && b.Name != ast.InternalPrint.Name && b.Name != ast.Trace.Name
+	}
+	return true
+}
+
+// seededCache is the virtual-document cache of one evaluation: OPA's own, in front of the
+// precomputed values. Those answer only in the evaluation's base frame: a `with` pushes a
+// frame, and under `with` a constant document may have another value.
+type seededCache struct {
+	seed  topdown.VirtualCache
+	own   topdown.VirtualCache
+	depth int
+}
+
+func newSeededCache(p *precomputed) topdown.VirtualCache {
+	own := topdown.NewVirtualCache()
+	if p == nil {
+		return own
+	}
+	return &seededCache{seed: p.values, own: own}
+}
+
+func (c *seededCache) Push() { c.depth++; c.own.Push() }
+
+func (c *seededCache) Pop() { c.depth--; c.own.Pop() }
+
+func (c *seededCache) Get(ref ast.Ref) (*ast.Term, bool) {
+	if c.depth == 0 {
+		if v, undefined := c.seed.Get(ref); v != nil || undefined {
+			return v, undefined
+		}
+	}
+	return c.own.Get(ref)
+}
+
+func (c *seededCache) Put(ref ast.Ref, value *ast.Term) { c.own.Put(ref, value) }
+
+func (c *seededCache) Keys() []ast.Ref { return c.own.Keys() }
