@@ -62,8 +62,8 @@ opa-test: ## Rego unit tests; per-file coverage floors on the shipped policy (ru
 	$(call tool,opa-test,opa) test policies
 
 .PHONY: policy-suites
-policy-suites: build ## Declarative policy suites (*.suite.yaml) through `runtimeguard test`.
-	$(BIN)/runtimeguard test policies
+policy-suites: build ## Declarative policy suites (*.suite.yaml) through `runtimeguard test`, and the native policies checked against them.
+	$(BIN)/runtimeguard test --native policies
 
 # The leak test sends 200 bodies of up to 7 MiB per case and measures the heap: the race
 # detector makes that ~50x slower (minutes) and distorts the heap, so it runs without it.

@@ -13,6 +13,7 @@ import (
 func newTestCommand() *cobra.Command {
 	var run string
 	var layers policy.Layers
+	var nativeToo bool
 	cmd := &cobra.Command{
 		Use:   "test [--run REGEXP] [--policy-modules DIR]... [--policy-data FILE|DIR]... [DIR|FILE]...",
 		Short: "Run declarative policy test suites (*.suite.yaml)",
@@ -68,18 +69,19 @@ was found, or --run matched no case.`,
 			if err != nil {
 				return err
 			}
-			r := suite.RunWith(cmd.Context(), cmd.OutOrStdout(), files, suite.Options{Filter: filter, Layers: layers})
+			r := suite.RunWith(cmd.Context(), cmd.OutOrStdout(), files, suite.Options{Filter: filter, Layers: layers, Native: nativeToo})
 			switch {
 			case r.Broken > 0:
 				return exitCode(2)
 			case r.Matched == 0 && filter != nil:
 				return fmt.Errorf("--run %q matched no case in %d suite files", run, len(files))
-			case r.Failed > 0:
+			case r.Failed > 0 || r.NativeDiffs > 0:
 				return exitCode(1)
 			}
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&nativeToo, "native", false, "also run every case through the native admission policies generated from the policy data (runtimeguard generate native) and report each case they decide otherwise; a difference no documented limitation explains fails the run")
 	cmd.Flags().StringVar(&run, "run", "", "run only the cases whose name matches this regular expression")
 	cmd.Flags().StringSliceVar(&layers.ModuleDirs, "policy-modules", nil, "directory of extra .rego modules (and their data files) added to every suite's policy; repeatable")
 	cmd.Flags().StringSliceVar(&layers.DataPaths, "policy-data", nil, "data file or directory merged over every suite's policy data (objects merge, lists and scalars replace, null removes); repeatable, later wins")

@@ -70,11 +70,17 @@ type Options struct {
 	// Policy, when set, is the policy every suite runs against, whatever the suite says: the
 	// policy ConfigMap check runs the suites a ConfigMap ships against the policy it makes.
 	Policy *policy.Set
+	// Native also runs every case through the native admission policies generated from the
+	// policy's data (webhook/native) and reports where they decide otherwise.
+	Native bool
 }
 
 // Results counts what a run found. Run matched counts the cases the filter selected.
 type Results struct {
 	Passed, Failed, Broken, Matched int
+	// NativeDiffs counts cases where the native policies decide otherwise and no documented
+	// limitation explains it; NativeExplained those a limitation explains.
+	NativeDiffs, NativeExplained int
 }
 
 // Run runs every suite file (cases whose name filter matches; nil: all) and prints a line per
@@ -99,6 +105,9 @@ func RunWith(ctx context.Context, w io.Writer, files []string, o Options) Result
 			suites = "suite"
 		}
 		summary += fmt.Sprintf(", %d %s broken", r.Broken, suites)
+	}
+	if o.Native {
+		summary += fmt.Sprintf("; native policies: %d unexplained differences, %d explained by documented limitations", r.NativeDiffs, r.NativeExplained)
 	}
 	fmt.Fprintln(w, summary)
 	return r
@@ -140,6 +149,12 @@ func runSuite(ctx context.Context, w io.Writer, path string, o Options, r *Resul
 	if err != nil {
 		return &suiteError{file: path, line: policiesLine, msg: "policies: " + err.Error()}
 	}
+	var nr *nativeRun
+	if o.Native {
+		if nr, err = newNativeRun(set, view, ""); err != nil {
+			return &suiteError{file: path, line: policiesLine, msg: "native policies: " + err.Error()}
+		}
+	}
 	for _, c := range s.cases {
 		if filter != nil && !filter.MatchString(c.name) {
 			continue
@@ -148,6 +163,19 @@ func runSuite(ctx context.Context, w io.Writer, path string, o Options, r *Resul
 		out, err := runCase(ctx, engine, view, enforcement, c)
 		if err != nil {
 			return &suiteError{file: path, line: c.line, msg: fmt.Sprintf("case %q: %v", c.name, err)}
+		}
+		if nr != nil {
+			mode := enforcement
+			if c.enforcement != "" {
+				mode = webhook.Enforcement(c.enforcement)
+			}
+			diff, explained, err := nr.compare(ctx, view, c, mode, out)
+			if err != nil {
+				return &suiteError{file: path, line: c.line, msg: fmt.Sprintf("case %q: native policies: %v", c.name, err)}
+			}
+			if diff != "" {
+				nr.report(w, path, c, diff, explained, r)
+			}
 		}
 		problems := c.expect.check(out)
 		if len(problems) == 0 {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runtimeguard/runtimeguard/e2e/apitest"
 	corev1 "k8s.io/api/core/v1"
 	resourcev1 "k8s.io/api/resource/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -17,7 +18,7 @@ import (
 // unit` builds them) feed the claim store through the cache options serve uses: templates and
 // claims created, updated and deleted while the view runs resolve accordingly, trimmed.
 func TestWatchClaimsAgainstKubeAPIServer(t *testing.T) {
-	cfg, c := startAPIServer(t)
+	cfg, c := apitest.Start(t)
 	ctx := t.Context()
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ml"}}); err != nil {
 		t.Fatal(err)

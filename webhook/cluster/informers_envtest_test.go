@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/runtimeguard/runtimeguard/e2e/apitest"
 	corev1 "k8s.io/api/core/v1"
 	nodev1 "k8s.io/api/node/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -16,7 +17,7 @@ import (
 // view's records, not API objects): the view reports synced only once it holds every Node and
 // Namespace that existed at start, and follows updates and deletes afterwards.
 func TestWatchAgainstKubeAPIServer(t *testing.T) {
-	cfg, c := startAPIServer(t)
+	cfg, c := apitest.Start(t)
 	ctx := t.Context()
 
 	const nodes, namespaces = 200, 200

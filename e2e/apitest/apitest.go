@@ -1,4 +1,5 @@
-package cluster
+// Package apitest runs a real kube-apiserver and etcd for a Go test.
+package apitest
 
 import (
 	"testing"
@@ -13,10 +14,10 @@ import (
 	"github.com/runtimeguard/runtimeguard/e2e/tools"
 )
 
-// startAPIServer runs etcd and kube-apiserver from <repo>/bin (the unit entry of
-// e2e/tools/tools.txt, which `make unit` builds; missing tools fail the test rather than skip
-// it) for the test, and returns its config and a client.
-func startAPIServer(t *testing.T) (*rest.Config, client.Client) {
+// Start runs etcd and kube-apiserver from <repo>/bin (the unit entry of e2e/tools/tools.txt,
+// which `make unit` builds; missing tools fail the test rather than skip it) until the test
+// ends, and returns its config and a client.
+func Start(t *testing.T) (*rest.Config, client.Client) {
 	t.Helper()
 	bin := tools.ForTest(t, "etcd", "kube-apiserver")
 	env := &envtest.Environment{BinaryAssetsDirectory: bin, ControlPlaneStartTimeout: 2 * time.Minute}
