@@ -120,6 +120,8 @@ func (p *Pipeline) runWorkload(ctx context.Context, req admission.Request, f fac
 		first = p.run(ctx, podReq, decodedPod{pod: first.pod}, false, validateFace)
 	}
 	r.mode = first.mode
+	// The Pod as it would run (class injected): what eval shows, counts and logs for the workload.
+	r.pod = first.pod
 	if first.answer != nil {
 		a := *first.answer
 		if !a.Allowed && a.Result != nil {

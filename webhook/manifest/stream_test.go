@@ -1,0 +1,73 @@
+package manifest
+
+import (
+	"strings"
+	"testing"
+)
+
+// What ReadManifests makes of each document: a Pod or workload to decide, an object to skip,
+// or an error naming the document.
+func TestReadManifestsClassifies(t *testing.T) {
+	const stream = `apiVersion: v1
+kind: Pod
+metadata: {generateName: web-}
+spec: {containers: [{name: web, image: nginx}]}
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {name: once, namespace: jobs}
+spec: {template: {spec: {restartPolicy: Never, containers: [{name: job, image: busybox}]}}}
+---
+# A custom resource that happens to be called Job is someone else's kind, not an old batch one.
+apiVersion: example.com/v1
+kind: Job
+metadata: {name: custom}
+spec: {anything: [goes]}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: s, namespace: jobs}
+unknownTopLevel: is not runtimeguard's to judge
+---
+apiVersion: batch/v2alpha1
+kind: CronJob
+metadata: {name: alpha}
+`
+	f := &Files{In: strings.NewReader(stream)}
+	docs := f.ReadManifests([]string{Stdin}, false)
+	type got struct {
+		source, kind, namespace, name string
+		decided, workload             bool
+		err                           string
+	}
+	want := []got{
+		{"stdin#1", "Pod", "", "web-", true, false, ""},
+		{"stdin#2", "Job", "jobs", "once", true, true, ""},
+		{"stdin#3", "Job", "", "custom", false, false, ""},
+		{"stdin#4", "Secret", "jobs", "s", false, false, ""},
+		{"stdin#5", "", "", "", false, false, `stdin#5: cronjob "alpha": apiVersion "batch/v2alpha1" is not one runtimeguard (or a current API server) knows for kind CronJob; want batch/v1`},
+	}
+	if len(docs) != len(want) {
+		t.Fatalf("%d documents, want %d: %+v", len(docs), len(want), docs)
+	}
+	for i, d := range docs {
+		g := got{source: d.Source, kind: d.GVK.Kind, namespace: d.Namespace, name: d.Name, decided: d.Object != nil, workload: d.Workload}
+		if d.Err != nil {
+			g.err = d.Err.Error()
+		}
+		if g != want[i] {
+			t.Errorf("document %d:\n got %+v\nwant %+v", i+1, g, want[i])
+		}
+		if d.Skipped() == (d.Object != nil || d.Err != nil) {
+			t.Errorf("document %d: Skipped() = %v", i+1, d.Skipped())
+		}
+	}
+}
+
+func TestReadManifestsStdinOnce(t *testing.T) {
+	f := &Files{In: strings.NewReader("apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n")}
+	docs := f.ReadManifests([]string{Stdin, Stdin}, false)
+	if len(docs) != 2 || docs[0].Err != nil || docs[1].Err == nil || !strings.Contains(docs[1].Err.Error(), "given twice") {
+		t.Fatalf("reading - twice: %+v, want the namespace then an error", docs)
+	}
+}
