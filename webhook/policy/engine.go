@@ -31,6 +31,8 @@ type program struct {
 	reads *Reads
 	// trace is prepared on first use: admission never pays for it.
 	trace lazyQuery
+	// classes are the class names the data lists, read once per set for KnownClass.
+	classes map[string]bool
 }
 
 // Engine evaluates the current policy set. Safe for concurrent use; Swap replaces the policy
@@ -130,7 +132,7 @@ func (e *Engine) Swap(ctx context.Context, set *Set) error {
 	if err != nil {
 		return err
 	}
-	e.current.Store(&program{decision: pq, generation: e.gens.Add(1), set: set, hash: set.Hash(), reads: reads})
+	e.current.Store(&program{decision: pq, generation: e.gens.Add(1), set: set, hash: set.Hash(), reads: reads, classes: set.ClassNames()})
 	return nil
 }
 
@@ -248,6 +250,10 @@ func (e *Engine) clusterTerm(s *cluster.Snapshot) (*ast.Term, error) {
 	e.clusterCache.Store(&clusterEntry{generation: s.Generation, term: t})
 	return t, nil
 }
+
+// KnownClass says whether the current policy's data lists the class name: what bounds the
+// runtime_class label of the admission metrics.
+func (e *Engine) KnownClass(name string) bool { return e.current.Load().classes[name] }
 
 // GPUClasses lists the classes the current policy's data marks gpu: true.
 func (e *Engine) GPUClasses() map[string]bool { return e.current.Load().set.GPUClasses() }
