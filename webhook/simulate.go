@@ -17,8 +17,8 @@ import (
 	"github.com/runtimeguard/runtimeguard/webhook/policy"
 )
 
-// Outcome is what the API server would end up with for one Pod: the contract of
-// `runtimeguard eval -o json` (one object per Pod).
+// Outcome is what the API server would end up with for one Pod or workload: the contract of
+// `runtimeguard eval -o json` (one object per Pod, workload or skipped object).
 type Outcome struct {
 	Kind             string            `json:"kind"`
 	Namespace        string            `json:"namespace"`
