@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"testing"
 
+	"go.uber.org/zap/zapcore"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	nodev1 "k8s.io/api/node/v1"
@@ -17,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/runtimeguard/runtimeguard/webhook/cluster"
@@ -278,6 +281,32 @@ func BenchmarkValidateWorkload(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				serveOnce(b, validate, bc.body)
+			}
+		})
+	}
+}
+
+// BenchmarkMutateHandlerDecisionLog is BenchmarkMutateHandler/same-template with the decision
+// log on, as serve runs by default: every admission is an injection (served by the answer
+// memo), so each one writes a decision record through controller-runtime's zap logger (JSON,
+// to io.Discard here). The difference to BenchmarkMutateHandler/same-template is what a
+// decision record costs; with the level above info it is the level check alone.
+func BenchmarkMutateHandlerDecisionLog(b *testing.B) {
+	body := readReview(b, "untrusted-no-class.json")
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, body); err != nil {
+		b.Fatal(err)
+	}
+	body = compact.Bytes()
+	for _, level := range []zapcore.Level{zapcore.InfoLevel, zapcore.ErrorLevel} {
+		b.Run("level="+level.String(), func(b *testing.B) {
+			p := newPipeline(b, setup{})
+			p.cfg.DecisionLog = zap.New(zap.WriteTo(io.Discard), zap.Level(level)).WithName("decision")
+			h, _ := handlers(p)
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				serveOnce(b, h, body)
 			}
 		})
 	}
