@@ -337,16 +337,20 @@ func workloadKind(gvk schema.GroupVersionKind) (WorkloadKind, bool) {
 	return WorkloadKind{}, false
 }
 
-// servedVersion returns the apiVersion to use when gvk is a Pod or workload kind of the right
-// API group (or its predecessor extensions) in a version that is not served any more, such as
-// apps/v1beta1 Deployment or batch/v1beta1 CronJob. A kind of another group (a custom resource
-// that happens to be called Job) is not one.
+// builtinGroups are the API groups of the Pod and workload kinds, and extensions, where apps
+// kinds used to be: a Pod or workload kind in one of them under another apiVersion is a
+// mistake (apps/v1beta1 Deployment, batch/v1beta1 CronJob, v1 Deployment), while a kind of
+// another group is someone else's (Volcano's batch.volcano.sh Job) and is skipped.
+var builtinGroups = map[string]bool{"": true, "apps": true, "batch": true, "extensions": true}
+
+// servedVersion returns the apiVersion to use when gvk is a Pod or workload kind under an
+// apiVersion of the built-in groups that does not serve it.
 func servedVersion(gvk schema.GroupVersionKind) (string, bool) {
+	if !builtinGroups[gvk.Group] {
+		return "", false
+	}
 	for _, k := range append([]WorkloadKind{{GVK: podGVK}}, workloadKinds...) {
-		if k.GVK.Kind != gvk.Kind {
-			continue
-		}
-		if gvk.Group == k.GVK.Group || (gvk.Group == "extensions" && k.GVK.Group == "apps") {
+		if k.GVK.Kind == gvk.Kind {
 			return k.GVK.GroupVersion().String(), true
 		}
 	}

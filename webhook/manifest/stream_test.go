@@ -32,6 +32,14 @@ unknownTopLevel: is not runtimeguard's to judge
 apiVersion: batch/v2alpha1
 kind: CronJob
 metadata: {name: alpha}
+---
+apiVersion: v1
+kind: Deployment
+metadata: {name: grouped-wrong}
+---
+apiVersion: batch.volcano.sh/v1alpha1
+kind: Job
+metadata: {name: volcano}
 `
 	f := &Files{In: strings.NewReader(stream)}
 	docs := f.ReadManifests([]string{Stdin}, false)
@@ -46,6 +54,8 @@ metadata: {name: alpha}
 		{"stdin#3", "Job", "", "custom", false, false, ""},
 		{"stdin#4", "Secret", "jobs", "s", false, false, ""},
 		{"stdin#5", "", "", "", false, false, `stdin#5: cronjob "alpha": apiVersion "batch/v2alpha1" is not one runtimeguard (or a current API server) knows for kind CronJob; want batch/v1`},
+		{"stdin#6", "", "", "", false, false, `stdin#6: deployment "grouped-wrong": apiVersion "v1" is not one runtimeguard (or a current API server) knows for kind Deployment; want apps/v1`},
+		{"stdin#7", "Job", "", "volcano", false, false, ""},
 	}
 	if len(docs) != len(want) {
 		t.Fatalf("%d documents, want %d: %+v", len(docs), len(want), docs)
