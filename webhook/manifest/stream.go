@@ -250,10 +250,11 @@ func splitDocuments(data []byte, name string) []Document {
 
 // header is what every document is read for first.
 type header struct {
-	APIVersion string            `json:"apiVersion"`
-	Kind       string            `json:"kind"`
-	Metadata   json.RawMessage   `json:"metadata"`
-	Items      []json.RawMessage `json:"items"`
+	APIVersion string          `json:"apiVersion"`
+	Kind       string          `json:"kind"`
+	Metadata   json.RawMessage `json:"metadata"`
+	// Items is read only for a List: other kinds may have a member of that name.
+	Items json.RawMessage `json:"items"`
 }
 
 type objectMeta struct {
@@ -286,8 +287,12 @@ func decodeManifest(js []byte, source string, strictYAML func() error) []Documen
 	}
 	gvk := schema.FromAPIVersionAndKind(h.APIVersion, h.Kind)
 	if h.Kind == "List" {
+		var items []json.RawMessage
+		if err := json.Unmarshal(h.Items, &items); err != nil && len(h.Items) > 0 {
+			return bad("items of a List: %v", err)
+		}
 		var out []Document
-		for i, item := range h.Items {
+		for i, item := range items {
 			out = append(out, decodeManifest(item, fmt.Sprintf("%s item %d", source, i+1), strictYAML)...)
 			strictYAML = nil // checked once for the whole document
 		}

@@ -81,3 +81,18 @@ func TestReadManifestsStdinOnce(t *testing.T) {
 		t.Fatalf("reading - twice: %+v, want the namespace then an error", docs)
 	}
 }
+
+// Only a List's items are read as items: another kind's member of that name is its own business.
+func TestReadManifestsItems(t *testing.T) {
+	f := &Files{In: strings.NewReader("apiVersion: v1\nkind: List\nitems: 3\n---\napiVersion: example.com/v1\nkind: Thing\nmetadata: {name: t}\nitems: {a: 1}\n")}
+	docs := f.ReadManifests([]string{Stdin}, false)
+	if len(docs) != 2 {
+		t.Fatalf("%d documents, want 2: %+v", len(docs), docs)
+	}
+	if docs[0].Err == nil || !strings.HasPrefix(docs[0].Err.Error(), "stdin#1: items of a List: ") {
+		t.Errorf("a List whose items are a number: %v, want an error naming the document", docs[0].Err)
+	}
+	if !docs[1].Skipped() || docs[1].Name != "t" {
+		t.Errorf("a custom resource with an items member: %+v, want it skipped", docs[1])
+	}
+}
