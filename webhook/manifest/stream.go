@@ -165,14 +165,11 @@ func (f *Files) expand(path string, recursive bool) ([]string, error) {
 func (f *Files) readCapped(file string, budget *int64) ([]byte, error) {
 	var r io.Reader
 	if file == Stdin {
-		if f == nil || f.In == nil {
-			return nil, errors.New(`"-" (standard input) is not available here`)
+		in, err := f.stdin()
+		if err != nil {
+			return nil, err
 		}
-		if f.used {
-			return nil, errors.New(`"-" (standard input) given twice: only one file can come from standard input`)
-		}
-		f.used = true
-		r = f.In
+		r = in
 	} else {
 		fh, err := os.Open(file)
 		if err != nil {
