@@ -264,7 +264,7 @@ type objectMeta struct {
 // to JSON conversion let pass, such as duplicate keys.
 func decodeManifest(js []byte, source string, strictYAML func() error) []Document {
 	bad := func(format string, args ...any) []Document {
-		return []Document{{Source: source, Err: fmt.Errorf(source+": "+format, args...)}}
+		return []Document{{Source: source, Err: fmt.Errorf("%s: %s", source, fmt.Sprintf(format, args...))}}
 	}
 	var h header
 	if err := json.Unmarshal(js, &h); err != nil {
@@ -288,10 +288,20 @@ func decodeManifest(js []byte, source string, strictYAML func() error) []Documen
 		if err := json.Unmarshal(h.Items, &items); err != nil && len(h.Items) > 0 {
 			return bad("items of a List: %v", err)
 		}
+		if strictYAML != nil {
+			// The whole document is checked once, when its first Pod or workload is read.
+			check, checked := strictYAML, false
+			strictYAML = func() error {
+				if checked {
+					return nil
+				}
+				checked = true
+				return check()
+			}
+		}
 		var out []Document
 		for i, item := range items {
 			out = append(out, decodeManifest(item, fmt.Sprintf("%s item %d", source, i+1), strictYAML)...)
-			strictYAML = nil // checked once for the whole document
 		}
 		return out
 	}

@@ -96,3 +96,29 @@ func TestReadManifestsItems(t *testing.T) {
 		t.Errorf("a custom resource with an items member: %+v, want it skipped", docs[1])
 	}
 }
+
+// A YAML List's duplicate keys are found even when its first item is skipped, and reported once.
+func TestReadManifestsListStrictYAML(t *testing.T) {
+	const list = `apiVersion: v1
+kind: List
+items:
+  - {apiVersion: v1, kind: ConfigMap, metadata: {name: c}}
+  - apiVersion: v1
+    kind: Pod
+    metadata: {name: p}
+    spec:
+      containers: [{name: a, image: x}]
+      containers: [{name: b, image: y}]
+  - {apiVersion: v1, kind: Pod, metadata: {name: q}, spec: {containers: [{name: a, image: x}]}}
+`
+	docs := (&Files{In: strings.NewReader(list)}).ReadManifests([]string{Stdin}, false)
+	if len(docs) != 3 {
+		t.Fatalf("%d documents, want 3: %+v", len(docs), docs)
+	}
+	if !docs[0].Skipped() || docs[2].Err != nil || docs[2].Object == nil {
+		t.Errorf("items 1 and 3: %+v, %+v; want skipped and decided", docs[0], docs[2])
+	}
+	if err := docs[1].Err; err == nil || !strings.HasPrefix(err.Error(), "stdin#1 item 2: pod \"p\": ") || !strings.Contains(err.Error(), `key "containers" already set`) {
+		t.Errorf("item 2: %v, want the duplicate key named", err)
+	}
+}
