@@ -793,6 +793,15 @@ func TestChartBehaviour(t *testing.T) {
 			},
 		},
 		{
+			behaviour: "logDecisions=false turns the decision records off",
+			args:      []string{"--set", "logDecisions=false"},
+			check: func(t *testing.T, r *rendered) {
+				if v, _ := argValue(r.args(t), "--log-decisions"); v != "false" {
+					t.Errorf("--log-decisions = %q, want false", v)
+				}
+			},
+		},
+		{
 			behaviour: "workloads.review=off leaves workloads out of the webhook rules",
 			args:      []string{"--set", "workloads.review=off"},
 			check: func(t *testing.T, r *rendered) {
@@ -874,7 +883,7 @@ func TestChartBehaviour(t *testing.T) {
 				want := []string{"serve", "--port=9443", "--cert-dir=/certs", "--metrics-bind-address=:8080",
 					"--health-probe-bind-address=:8081", "--webhook-namespace=$(POD_NAMESPACE)", "--enforcement=enforce",
 					"--workload-review=enforce", "--require-advertised-handlers=false", "--eval-timeout=1s", "--zap-log-level=info",
-					"--mutating-webhook-configuration=" + fullname, "--validating-webhook-configuration=" + fullname, "--failure-policy=Fail"}
+					"--log-decisions=true", "--mutating-webhook-configuration=" + fullname, "--validating-webhook-configuration=" + fullname, "--failure-policy=Fail"}
 				if got := r.args(t); !slices.Equal(got, want) {
 					t.Errorf("args = %v\nwant %v", got, want)
 				}
@@ -1398,6 +1407,8 @@ func TestInvalidValuesAreRejected(t *testing.T) {
 			[]string{"--set", "enforcement=block"}, []string{"/enforcement", "'enforce', 'warn'"}},
 		{"an unknown workload review mode is rejected by the schema",
 			[]string{"--set", "workloads.review=deny"}, []string{"/workloads/review", "'enforce', 'warn', 'off'"}},
+		{"a logDecisions that is not a boolean is rejected by the schema",
+			[]string{"--set-string", "logDecisions=yes"}, []string{"/logDecisions", "want boolean"}},
 		{"an unknown failurePolicy is rejected by the schema",
 			[]string{"--set", "webhook.failurePolicy=Sometimes"}, []string{"/webhook/failurePolicy", "'Fail', 'Ignore'"}},
 		{"a webhook timeout above the API server maximum of 30s is rejected",

@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"testing"
 
+	"go.uber.org/zap/zapcore"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	nodev1 "k8s.io/api/node/v1"
@@ -17,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/runtimeguard/runtimeguard/webhook/cluster"
@@ -192,4 +195,119 @@ func syntheticCluster(nodes, classes, namespaces int) *cluster.View {
 	}
 	v.MarkSynced()
 	return v
+}
+
+// deploymentReviews builds the AdmissionReviews the API server sends for a realistic Deployment
+// (the benchmark Pod's labels, annotations and spec as its template, in the untrusted
+// namespace): a CREATE; an UPDATE that only scales it (template unchanged); and an UPDATE
+// that changes the template the way `kubectl rollout restart` does (a restartedAt annotation).
+func deploymentReviews(b *testing.B) (create, scale, restart []byte) {
+	var review map[string]any
+	if err := json.Unmarshal(readReview(b, "untrusted-no-class.json"), &review); err != nil {
+		b.Fatal(err)
+	}
+	req := review["request"].(map[string]any)
+	pod := req["object"].(map[string]any)
+	meta := pod["metadata"].(map[string]any)
+	labels := map[string]any{}
+	for k, v := range meta["labels"].(map[string]any) {
+		if k != "pod-template-hash" { // the ReplicaSet adds it to its Pods, not the template
+			labels[k] = v
+		}
+	}
+	deployment := func(replicas int, restartedAt string) map[string]any {
+		annotations := map[string]any{}
+		for k, v := range meta["annotations"].(map[string]any) {
+			annotations[k] = v
+		}
+		if restartedAt != "" {
+			annotations["kubectl.kubernetes.io/restartedAt"] = restartedAt
+		}
+		return map[string]any{
+			"apiVersion": "apps/v1", "kind": "Deployment",
+			"metadata": map[string]any{"name": "checkout", "namespace": req["namespace"], "labels": labels, "generation": 4},
+			"spec": map[string]any{
+				"replicas": replicas, "selector": map[string]any{"matchLabels": labels},
+				"template": map[string]any{"metadata": map[string]any{"labels": labels, "annotations": annotations}, "spec": pod["spec"]},
+			},
+		}
+	}
+	body := func(op string, obj, old map[string]any) []byte {
+		r := map[string]any{
+			"uid":       "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+			"kind":      map[string]any{"group": "apps", "version": "v1", "kind": "Deployment"},
+			"resource":  map[string]any{"group": "apps", "version": "v1", "resource": "deployments"},
+			"name":      "checkout",
+			"namespace": req["namespace"],
+			"operation": op,
+			"userInfo":  req["userInfo"],
+			"object":    obj,
+			"oldObject": old,
+		}
+		out, err := json.Marshal(map[string]any{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": r})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return out
+	}
+	old := deployment(3, "2026-12-01T10:00:00Z")
+	return body("CREATE", deployment(3, ""), nil),
+		body("UPDATE", deployment(5, "2026-12-01T10:00:00Z"), old),
+		body("UPDATE", deployment(3, "2026-12-05T22:00:00Z"), old)
+}
+
+// BenchmarkValidateWorkload is the validating handler serve registers, for a Deployment: its
+// CREATE (the template decided as its Pods would be), an UPDATE that leaves the template alone
+// (admitted without a decision) and one that changes it (decided again). Every iteration is a
+// decision-cache hit, as repeated applies of one Deployment are; the answer memo does not
+// apply to workloads.
+func BenchmarkValidateWorkload(b *testing.B) {
+	_, validate := handlers(newPipeline(b, setup{}))
+	create, scale, restart := deploymentReviews(b)
+	for _, bc := range []struct {
+		name    string
+		body    []byte
+		message string
+	}{
+		{"create", create, `deployment \"checkout\": its pods would be admitted with runtime class \"gvisor\"`},
+		{"update-template-unchanged", scale, "the pod template is unchanged; not re-decided"},
+		{"update-template-changed", restart, `deployment \"checkout\": its pods would be admitted with runtime class \"gvisor\"`},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			if rec := serveOnce(b, validate, bc.body); !bytes.Contains(rec.Body.Bytes(), []byte(`"allowed":true`)) || !bytes.Contains(rec.Body.Bytes(), []byte(bc.message)) {
+				b.Fatalf("answer %s, want allowed with %q", rec.Body, bc.message)
+			}
+			b.SetBytes(int64(len(bc.body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				serveOnce(b, validate, bc.body)
+			}
+		})
+	}
+}
+
+// BenchmarkMutateHandlerDecisionLog is BenchmarkMutateHandler/same-template with the decision
+// log on, as serve runs by default: every admission is an injection (served by the answer
+// memo), so each one writes a decision record through controller-runtime's zap logger (JSON,
+// to io.Discard here). The difference to BenchmarkMutateHandler/same-template is what a
+// decision record costs; with the level above info it is the level check alone.
+func BenchmarkMutateHandlerDecisionLog(b *testing.B) {
+	body := readReview(b, "untrusted-no-class.json")
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, body); err != nil {
+		b.Fatal(err)
+	}
+	body = compact.Bytes()
+	for _, level := range []zapcore.Level{zapcore.InfoLevel, zapcore.ErrorLevel} {
+		b.Run("level="+level.String(), func(b *testing.B) {
+			p := newPipeline(b, setup{})
+			p.cfg.DecisionLog = zap.New(zap.WriteTo(io.Discard), zap.Level(level)).WithName("decision")
+			h, _ := handlers(p)
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				serveOnce(b, h, body)
+			}
+		})
+	}
 }

@@ -67,7 +67,7 @@ func (h *pipelineHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if rv.answer == nil && rv.decision != nil {
 		key.decision = rv.decision
 		if a := h.p.answers.get(key); a != nil {
-			h.p.cfg.Metrics.observeAdmission(h.face.String(), a.outcome)
+			h.p.observe(h.face.String(), rv, a.record)
 			a.write(w, uid)
 			return
 		}
@@ -91,6 +91,7 @@ func (h *pipelineHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeReview(w, resp, gvk)
 		return
 	}
+	a.record = h.p.newRecord(a.outcome, resp, rv)
 	h.p.answers.put(key, a)
 	a.write(w, uid)
 }
@@ -141,6 +142,8 @@ func (m *answerMemo) put(k memoKey, a *encodedAnswer) {
 type encodedAnswer struct {
 	prefix, suffix []byte
 	outcome        string
+	// record is counted and logged again for every request the answer is served to.
+	record record
 }
 
 // uidPlaceholder stands for the uid while an answer is encoded; it needs no JSON escaping.

@@ -20,8 +20,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		admissions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "runtimeguard_admissions_total",
-			Help: "Admission reviews answered, by webhook (mutate, validate) and outcome (allowed, mutated, warned, denied, error).",
-		}, []string{"webhook", "outcome"}),
+			Help: "Admission reviews answered, by webhook (mutate, validate), outcome (allowed, mutated, warned, denied, error) and runtime_class: the class the Pod runs under if admitted (injected or its own; for a workload, its Pods'), \"other\" for a class the policy data does not list, \"\" for none.",
+		}, []string{"webhook", "outcome", "runtime_class"}),
 		decisionTime: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "runtimeguard_decision_duration_seconds",
 			Help:    "Time to reach a policy decision, cache hits included.",
@@ -53,9 +53,9 @@ func (m *Metrics) observeDecision(d time.Duration, cached bool, err error) {
 	}
 }
 
-func (m *Metrics) observeAdmission(webhook, outcome string) {
+func (m *Metrics) observeAdmission(webhook, outcome, class string) {
 	if m == nil {
 		return
 	}
-	m.admissions.WithLabelValues(webhook, outcome).Inc()
+	m.admissions.WithLabelValues(webhook, outcome, class).Inc()
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/runtimeguard/runtimeguard/policies"
 	"github.com/runtimeguard/runtimeguard/webhook/cluster"
@@ -49,6 +50,10 @@ type Options struct {
 	// WorkloadReview is enforce, warn or off (--workload-review, enforce): what the validating
 	// webhook does with a workload whose Pods would be rejected.
 	WorkloadReview string
+	// LogDecisions logs each denial and each injection once at info level, through
+	// controller-runtime's logger (serve's --log-decisions, true; the offline commands print
+	// their decisions instead, so their default is false and they have no flag).
+	LogDecisions bool
 }
 
 // DefaultOptions returns the defaults the flags show.
@@ -168,7 +173,11 @@ func (o *Options) NewPipeline(ctx context.Context, set *policy.Set, view *cluste
 	if err != nil {
 		return nil, nil, err
 	}
-	return NewPipeline(Config{Engine: engine, View: view, Enforcement: Enforcement(o.Enforcement), WorkloadReview: WorkloadReview(o.WorkloadReview), Namespace: o.Namespace, Metrics: m}), engine, nil
+	cfg := Config{Engine: engine, View: view, Enforcement: Enforcement(o.Enforcement), WorkloadReview: WorkloadReview(o.WorkloadReview), Namespace: o.Namespace, Metrics: m}
+	if o.LogDecisions {
+		cfg.DecisionLog = ctrllog.Log.WithName("decision")
+	}
+	return NewPipeline(cfg), engine, nil
 }
 
 // TracePolicies is LoadPolicies with policies/explain.rego added when the set does not define

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/go-logr/logr"
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -47,6 +48,9 @@ type Config struct {
 	// WorkloadReview says whether workloads are reviewed by their Pod template, and whether
 	// a rejected one is denied or warned about (default WorkloadEnforce).
 	WorkloadReview WorkloadReview
+	// DecisionLog logs each denial and each injection once, at info level (decisionlog.go);
+	// the zero Logger logs nothing.
+	DecisionLog logr.Logger
 }
 
 // Pipeline reviews Pod CREATEs, and workloads by their Pod template (workload.go). Every entry point runs the same steps, in the order the in-tree

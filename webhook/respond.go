@@ -67,8 +67,8 @@ func (p *Pipeline) validate(r *review) admission.Response {
 	return p.finish("validate", resp, r)
 }
 
-// finish adds the audit annotations and counts the outcome. Audit annotations carry the
-// decision and its reasons, never the object.
+// finish adds the audit annotations, counts the outcome and logs a denial or an injection.
+// Audit annotations carry the decision and its reasons, never the object.
 func (p *Pipeline) finish(webhook string, resp admission.Response, r *review) admission.Response {
 	outcome := "allowed"
 	switch {
@@ -94,6 +94,6 @@ func (p *Pipeline) finish(webhook string, resp admission.Response, r *review) ad
 	} else if resp.Result != nil && resp.Result.Message != "" {
 		resp.AuditAnnotations["reasons"] = resp.Result.Message
 	}
-	p.cfg.Metrics.observeAdmission(webhook, outcome)
+	p.observe(webhook, r, p.newRecord(outcome, resp, r))
 	return resp
 }

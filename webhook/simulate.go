@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 
 	jsonpatchapply "github.com/evanphx/json-patch/v5"
 	admissionv1 "k8s.io/api/admission/v1"
@@ -16,8 +17,8 @@ import (
 	"github.com/runtimeguard/runtimeguard/webhook/policy"
 )
 
-// Outcome is what the API server would end up with for one Pod: the contract of
-// `runtimeguard eval -o json` (one object per Pod).
+// Outcome is what the API server would end up with for one Pod or workload: the contract of
+// `runtimeguard eval -o json` (one object per Pod, workload or skipped object).
 type Outcome struct {
 	Kind             string            `json:"kind"`
 	Namespace        string            `json:"namespace"`
@@ -32,6 +33,9 @@ type Outcome struct {
 	Source           string            `json:"source,omitempty"`
 	// Exempt says why runtimeguard does not review the Pod at all ("" when it does).
 	Exempt string `json:"exempt,omitempty"`
+	// Skipped says why eval does not decide the object at all: it is neither a Pod nor a
+	// workload, so the API server would not even call runtimeguard's webhooks for it.
+	Skipped string `json:"skipped,omitempty"`
 	// Trace is the decision traced class by class, when asked for (explain, eval --trace).
 	Trace *policy.Trace `json:"trace,omitempty"`
 }
@@ -99,6 +103,43 @@ func (p *Pipeline) Simulate(ctx context.Context, namespace, name string, raw []b
 		out.RuntimeClassName = pod.RuntimeClassName()
 	} else if pod, err := policy.DecodePod(raw); err == nil { // exempt before decoding
 		out.RuntimeClassName = pod.RuntimeClassName()
+	}
+	return out, nil
+}
+
+// SimulateWorkload decides a workload (a Deployment, Job...; raw is its JSON) exactly as the
+// validating webhook decides its CREATE: by its Pod template, never mutating it. name is
+// metadata.name ("" when the object has only a generateName).
+func (p *Pipeline) SimulateWorkload(ctx context.Context, kind metav1.GroupVersionKind, namespace, name string, raw []byte) (Outcome, error) {
+	req := admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
+		UID:       types.UID("eval"),
+		Kind:      kind,
+		Resource:  metav1.GroupVersionResource{Group: kind.Group, Version: kind.Version, Resource: strings.ToLower(kind.Kind) + "s"},
+		Namespace: namespace,
+		Name:      name,
+		Operation: admissionv1.Create,
+		Object:    runtime.RawExtension{Raw: raw},
+	}}
+	out := Outcome{Kind: kind.Kind, Namespace: namespace, Name: workloadName(req), Patch: []json.RawMessage{}, Reasons: []string{}, Warnings: []string{}}
+	if !isWorkload(kind) {
+		return out, fmt.Errorf("%s is not a workload kind runtimeguard reviews", gvkString(kind))
+	}
+	r := p.run(ctx, req, decodedPod{}, false, validateFace)
+	resp := p.validate(r)
+	if err := asError(resp); err != nil {
+		return out, err
+	}
+	out.Exempt = r.exempt
+	out.Allowed = resp.Allowed
+	out.Warnings = append(out.Warnings, resp.Warnings...)
+	switch {
+	case !resp.Allowed:
+		out.Message = resultMessage(resp)
+	case resp.Result != nil && resp.Result.Message != "":
+		out.Reasons = append(out.Reasons, resp.Result.Message)
+	}
+	if r.pod != nil {
+		out.RuntimeClassName = r.pod.RuntimeClassName()
 	}
 	return out, nil
 }

@@ -120,6 +120,8 @@ func (p *Pipeline) runWorkload(ctx context.Context, req admission.Request, f fac
 		first = p.run(ctx, podReq, decodedPod{pod: first.pod}, false, validateFace)
 	}
 	r.mode = first.mode
+	// The Pod as it would run (class injected): what eval shows, counts and logs for the workload.
+	r.pod = first.pod
 	if first.answer != nil {
 		a := *first.answer
 		if !a.Allowed && a.Result != nil {
@@ -228,7 +230,9 @@ func member(raw []byte, path []string) (jsontext.Value, error) {
 	if v.Kind() == 'n' {
 		return nil, fmt.Errorf("%s is missing", strings.Join(path, "."))
 	}
-	return v.Clone(), nil
+	// v lives in the decoder's buffer: return the same bytes of raw instead of a copy.
+	end := dec.InputOffset()
+	return jsontext.Value(raw[end-int64(len(v)) : end]), nil
 }
 
 // template returns the Pod template at path in the object raw.
@@ -242,6 +246,11 @@ func template(raw []byte, path []string) (jsontext.Value, error) {
 
 // sameJSON compares two JSON values semantically (member order and spacing aside).
 func sameJSON(a, b jsontext.Value) bool {
+	if bytes.Equal(a, b) {
+		// The API server encodes object and oldObject alike: an unchanged template is
+		// byte-identical, and canonicalizing (half the cost of such an UPDATE) is not needed.
+		return true
+	}
 	a, b = a.Clone(), b.Clone()
 	if a.Canonicalize() != nil || b.Canonicalize() != nil {
 		return false

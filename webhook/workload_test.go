@@ -6,6 +6,10 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/runtimeguard/runtimeguard/webhook/manifest"
 )
 
 // podTemplate is a Pod template naming class (none when "").
@@ -235,5 +239,24 @@ func TestSameJSON(t *testing.T) {
 	}
 	if sameJSON([]byte(`{"b":{"c":[1,2]}}`), []byte(`{"b":{"c":[2,1]}}`)) {
 		t.Error("a reordered list read as unchanged")
+	}
+}
+
+// eval reads workloads with webhook/manifest, which keeps its own list of the kinds and where
+// their Pod template is: it must be this file's, or eval and the webhook would disagree.
+func TestManifestWorkloadKindsAreTheWebhooks(t *testing.T) {
+	kinds := manifest.WorkloadKinds()
+	if len(kinds) != len(workloads) {
+		t.Errorf("webhook/manifest knows %d workload kinds, the webhook %d", len(kinds), len(workloads))
+	}
+	for _, k := range kinds {
+		w, ok := workloads[metav1.GroupVersionKind(k.GVK)]
+		if !ok {
+			t.Errorf("webhook/manifest decodes %s as a workload; the webhook does not review it", k.GVK)
+			continue
+		}
+		if !reflect.DeepEqual(w.template, k.Template) {
+			t.Errorf("%s: webhook/manifest reads the template at %v, the webhook at %v", k.GVK, k.Template, w.template)
+		}
 	}
 }

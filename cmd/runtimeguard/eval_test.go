@@ -255,22 +255,17 @@ func TestEvalBadInput(t *testing.T) {
 		{
 			name: "a pod file that cannot be read",
 			args: []string{"eval", "--cluster", exampleCluster, "testdata/no-such-file.yaml"},
-			want: []string{"open testdata/no-such-file.yaml: no such file or directory"},
+			want: []string{"testdata/no-such-file.yaml: no such file or directory"},
 		},
 		{
-			name: "a pod file that is a directory",
-			args: []string{"eval", "--cluster", exampleCluster, "testdata"},
-			want: []string{"testdata", "is a directory"},
+			name: "a directory without manifests suggests -R",
+			args: []string{"eval", "--cluster", exampleCluster, "testdata/manifests/nested"},
+			want: []string{"testdata/manifests/nested: a directory without .json, .yaml or .yml files (give -R to read its subdirectories too)"},
 		},
 		{
-			name: "an unknown kind in a pod file names file and document",
-			args: []string{"eval", "--cluster", exampleCluster, "testdata/unknown-kind.yaml"},
-			want: []string{"testdata/unknown-kind.yaml#2: ", `"Deployment"`},
-		},
-		{
-			name: "a Node in a pod file",
-			args: []string{"eval", "--cluster", exampleCluster, "testdata/node.yaml"},
-			want: []string{"testdata/node.yaml#1: want a Pod, got Node"},
+			name: "an empty file holds no objects",
+			args: []string{"eval", "--cluster", exampleCluster, "testdata/manifests/empty.yaml"},
+			want: []string{"no objects in testdata/manifests/empty.yaml"},
 		},
 		{
 			name: "broken YAML names file and document",

@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -15,6 +18,46 @@ import (
 	"github.com/runtimeguard/runtimeguard/webhook/cluster"
 	"github.com/runtimeguard/runtimeguard/webhook/manifest"
 )
+
+// decideAll decides each document as the API server's calls to the webhooks would: a Pod
+// through both webhooks, a workload through the validating one; other kinds are skipped. A
+// document that cannot be read or decided is returned in bad, naming its source, and the
+// others are still decided.
+func decideAll(ctx context.Context, p *webhook.Pipeline, docs []manifest.Document, tracing bool) (outcomes []webhook.Outcome, bad []error) {
+	for _, d := range docs {
+		if d.Err != nil {
+			bad = append(bad, d.Err)
+			continue
+		}
+		namespace := d.Namespace
+		if namespace == "" {
+			namespace = "default" // as kubectl create would
+		}
+		var out webhook.Outcome
+		var err error
+		switch {
+		case d.Skipped():
+			out = webhook.Outcome{Kind: d.GVK.Kind, Namespace: d.Namespace, Name: d.Name, Allowed: true,
+				Patch: []json.RawMessage{}, Reasons: []string{}, Warnings: []string{},
+				Skipped: fmt.Sprintf("runtimeguard decides Pods and workloads, not %s", gvkName(d.GVK))}
+		case d.Workload:
+			out, err = p.SimulateWorkload(ctx, metav1.GroupVersionKind(d.GVK), namespace, d.Name, d.Raw)
+		default:
+			out, err = p.Simulate(ctx, namespace, d.Name, d.Raw, tracing)
+		}
+		if err != nil {
+			bad = append(bad, fmt.Errorf("%s: %w", d.Source, err))
+			continue
+		}
+		out.Source = d.Source
+		outcomes = append(outcomes, out)
+	}
+	return outcomes, bad
+}
+
+func gvkName(gvk schema.GroupVersionKind) string {
+	return gvk.GroupVersion().String() + " " + gvk.Kind
+}
 
 // simulateAll runs each Pod through the pipeline as the API server would.
 func simulateAll(ctx context.Context, p *webhook.Pipeline, pods []manifest.Object, tracing bool) ([]webhook.Outcome, error) {

@@ -20,6 +20,15 @@ func (f *Files) Read(path string) ([]Object, error) {
 	if path != Stdin {
 		return ReadFile(path)
 	}
+	in, err := f.stdin()
+	if err != nil {
+		return nil, err
+	}
+	return Read(in, "stdin")
+}
+
+// stdin returns In the first time it is asked for, and an error after that.
+func (f *Files) stdin() (io.Reader, error) {
 	if f == nil || f.In == nil {
 		return nil, errors.New(`"-" (standard input) is not available here`)
 	}
@@ -27,5 +36,5 @@ func (f *Files) Read(path string) ([]Object, error) {
 		return nil, errors.New(`"-" (standard input) given twice: only one file can come from standard input`)
 	}
 	f.used = true
-	return Read(f.In, "stdin")
+	return f.In, nil
 }

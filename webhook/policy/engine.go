@@ -33,6 +33,8 @@ type program struct {
 	trace lazyQuery
 	// constants are the documents that depend only on the policy set, evaluated at load.
 	constants *precomputed
+	// classes are the class names the data lists, read once per set for KnownClass.
+	classes map[string]bool
 }
 
 // Engine evaluates the current policy set. Safe for concurrent use; Swap replaces the policy
@@ -136,7 +138,7 @@ func (e *Engine) Swap(ctx context.Context, set *Set) error {
 	if err != nil {
 		return err
 	}
-	e.current.Store(&program{decision: pq, generation: e.gens.Add(1), set: set, hash: set.Hash(), reads: reads, constants: constants})
+	e.current.Store(&program{decision: pq, generation: e.gens.Add(1), set: set, hash: set.Hash(), reads: reads, constants: constants, classes: set.ClassNames()})
 	return nil
 }
 
@@ -254,6 +256,10 @@ func (e *Engine) clusterTerm(s *cluster.Snapshot) (*ast.Term, error) {
 	e.clusterCache.Store(&clusterEntry{generation: s.Generation, term: t})
 	return t, nil
 }
+
+// KnownClass says whether the current policy's data lists the class name: what bounds the
+// runtime_class label of the admission metrics.
+func (e *Engine) KnownClass(name string) bool { return e.current.Load().classes[name] }
 
 // GPUClasses lists the classes the current policy's data marks gpu: true.
 func (e *Engine) GPUClasses() map[string]bool { return e.current.Load().set.GPUClasses() }

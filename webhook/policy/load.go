@@ -201,6 +201,21 @@ func (s *Set) GPUClasses() map[string]bool {
 	return out
 }
 
+// ClassNames reads the names of the classes the policy data lists (data.config.classes[].name),
+// the default policy's data format.
+func (s *Set) ClassNames() map[string]bool {
+	out := map[string]bool{}
+	config, _ := s.Data["config"].(map[string]any)
+	classes, _ := config["classes"].([]any)
+	for _, c := range classes {
+		m, _ := c.(map[string]any)
+		if name, _ := m["name"].(string); name != "" {
+			out[name] = true
+		}
+	}
+	return out
+}
+
 // GPUResources reads the extended resource names that request a GPU: the extended_resources of
 // every trait the policy data says requires a GPU (data.config.traits[].requires.gpu), sorted.
 func (s *Set) GPUResources() []string {

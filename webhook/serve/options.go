@@ -50,8 +50,10 @@ type Options struct {
 
 // DefaultOptions returns the defaults the flags show.
 func DefaultOptions() Options {
+	pipeline := webhook.DefaultOptions()
+	pipeline.LogDecisions = true
 	return Options{
-		Options:                webhook.DefaultOptions(),
+		Options:                pipeline,
 		Port:                   9443,
 		CertDir:                "/tmp/k8s-webhook-server/serving-certs",
 		MetricsBindAddress:     ":8080",
@@ -65,6 +67,7 @@ func DefaultOptions() Options {
 // AddFlags registers the serve flags.
 func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	o.Options.AddFlags(fs)
+	fs.BoolVar(&o.LogDecisions, "log-decisions", o.LogDecisions, "log each denial and each injection once at info level: kind, namespace, name or generateName, class and reasons (never the Pod spec)")
 	fs.IntVar(&o.Port, "port", o.Port, "TLS port of the admission webhook")
 	fs.StringVar(&o.BindAddress, "bind-address", o.BindAddress, "address the webhook listens on (empty: all interfaces)")
 	fs.StringVar(&o.CertDir, "cert-dir", o.CertDir, "directory holding tls.crt and tls.key (reloaded when they change)")
