@@ -46,9 +46,9 @@ type Undecided struct {
 	APIVersion string    `json:"apiVersion"`
 	Kind       string    `json:"kind"`
 	UID        types.UID `json:"uid"`
-	Namespace string `json:"namespace"`
-	Name      string `json:"name"`
-	Error     string `json:"error"`
+	Namespace  string    `json:"namespace"`
+	Name       string    `json:"name"`
+	Error      string    `json:"error"`
 }
 
 // Unread is a list the audit could not finish, after its retries.
