@@ -51,6 +51,7 @@ var ciFiles = map[string]string{
 	"platform-values.yaml":                     "host network, custom ports, extraArgs/extraEnv, OpenShift security contexts, one replica",
 	"monitoring-values.yaml":                   "ServiceMonitor, PrometheusRule and Grafana dashboard on",
 	"policy-layer-values.yaml":                 "a policy layer (data and a module) over the built-in policy",
+	"audit-values.yaml":                        "background audit with its RBAC, PolicyReports and the PolicyReport CRD",
 }
 
 var (

@@ -27,7 +27,9 @@ import (
 // Lease, decides every existing Pod and workload template on a period and after relevant changes,
 // and publishes the result as metrics and PolicyReports.
 type AuditOptions struct {
-	// Interval is the period between audits (--audit-interval, 10m; 0 disables the audit).
+	// Interval is the period between audits (--audit-interval, 0 = off). Off by default: the audit
+	// needs list access to every Pod, which a deployment grants on purpose (the chart's
+	// audit.enabled, whose interval defaults to 10m).
 	Interval time.Duration
 	// PolicyReports writes a wgpolicyk8s.io/v1alpha2 PolicyReport per namespace with violations
 	// (--audit-policy-reports, true); without the CRD the audit logs that once and goes on.
@@ -39,12 +41,12 @@ type AuditOptions struct {
 
 // DefaultAuditOptions returns the defaults the flags show.
 func DefaultAuditOptions() AuditOptions {
-	return AuditOptions{Interval: 10 * time.Minute, PolicyReports: true, LeaseName: "runtimeguard-audit"}
+	return AuditOptions{PolicyReports: true, LeaseName: "runtimeguard-audit"}
 }
 
 // AddFlags registers the audit flags.
 func (o *AuditOptions) AddFlags(fs *pflag.FlagSet) {
-	fs.DurationVar(&o.Interval, "audit-interval", o.Interval, "period of the background audit of existing pods and workloads, run by one replica (leader election); it also runs soon after a node, namespace label or policy change; 0 disables it")
+	fs.DurationVar(&o.Interval, "audit-interval", o.Interval, "period of the background audit of existing pods and workloads (e.g. 10m), run by one replica (leader election); it also runs soon after a node, namespace label or policy change; 0 disables it (needs list on pods and workloads, leases in --webhook-namespace, and policyreports)")
 	fs.BoolVar(&o.PolicyReports, "audit-policy-reports", o.PolicyReports, "write the audit's violations as wgpolicyk8s.io/v1alpha2 PolicyReports, one per namespace (needs the PolicyReport CRD)")
 	fs.StringVar(&o.LeaseName, "audit-lease-name", o.LeaseName, "name of the Lease in --webhook-namespace that elects the auditing replica")
 }
