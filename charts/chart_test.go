@@ -875,7 +875,7 @@ func TestChartBehaviour(t *testing.T) {
 			check: func(t *testing.T, r *rendered) {
 				want := []string{"serve", "--port=9443", "--cert-dir=/certs", "--metrics-bind-address=:8080",
 					"--health-probe-bind-address=:8081", "--webhook-namespace=$(POD_NAMESPACE)", "--enforcement=enforce",
-					"--workload-review=enforce", "--require-advertised-handlers=false", "--eval-timeout=1s", "--audit-interval=0", "--zap-log-level=info",
+					"--workload-review=enforce", "--require-advertised-handlers=false", "--eval-timeout=1s", "--zap-log-level=info",
 					"--mutating-webhook-configuration=" + fullname, "--validating-webhook-configuration=" + fullname, "--failure-policy=Fail"}
 				if got := r.args(t); !slices.Equal(got, want) {
 					t.Errorf("args = %v\nwant %v", got, want)
