@@ -3,6 +3,9 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/runtimeguard/runtimeguard/webhook/audit"
 )
 
 func TestAuditCommandFindsTheClusterAsKubectlDoes(t *testing.T) {
@@ -54,5 +57,19 @@ func TestAuditCommandRefusesWhatItCannotDo(t *testing.T) {
 				t.Errorf("exit %d, stdout %q, stderr %q; want 2 and %q", code, stdout, stderr, tt.want)
 			}
 		})
+	}
+}
+
+func TestAuditProgressIsThrottled(t *testing.T) {
+	var b strings.Builder
+	p := progressPrinter(&b, time.Hour)
+	p(audit.Progress{Resource: "pods", Read: 500})
+	if b.Len() != 0 {
+		t.Fatalf("a short audit printed progress: %q", b.String())
+	}
+	p = progressPrinter(&b, 0)
+	p(audit.Progress{Resource: "pods", Read: 1500, Checked: 1490, Violations: 12})
+	if want := "auditing: pods: 1500 read; 1490 decided so far, 12 violation(s)\n"; b.String() != want {
+		t.Fatalf("progress %q, want %q", b.String(), want)
 	}
 }

@@ -133,8 +133,14 @@ func (w *ReportWriter) Write(ctx context.Context, r *Report) (WriteResult, error
 	return res, errors.Join(errs...)
 }
 
+// MaxResults bounds the results of one PolicyReport: an object is stored whole in etcd, whose
+// request limit (1.5 MiB by default) about 2,000 results of runtimeguard's size would reach. The
+// summary still counts every violation; runtimeguard audit lists them all.
+const MaxResults = 1000
+
 // resultsOf are the report's results, sorted by kind and name so that an unchanged audit gives
-// equal results (and no write). A result keeps the timestamp of when it was first found.
+// equal results (and no write), at most MaxResults. A result keeps the timestamp of when it was
+// first found.
 func resultsOf(vs []Violation, since map[string]any, now time.Time) []any {
 	sort.Slice(vs, func(i, j int) bool {
 		if vs[i].Kind != vs[j].Kind {
@@ -142,6 +148,9 @@ func resultsOf(vs []Violation, since map[string]any, now time.Time) []any {
 		}
 		return vs[i].Name < vs[j].Name
 	})
+	if len(vs) > MaxResults {
+		vs = vs[:MaxResults]
+	}
 	out := make([]any, 0, len(vs))
 	for _, v := range vs {
 		stamp, ok := since[string(v.UID)+"/"+v.Reason]

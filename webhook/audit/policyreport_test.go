@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -124,5 +125,22 @@ func TestReportWriterWithoutTheCRDSaysHowToInstallIt(t *testing.T) {
 	_, err := (&ReportWriter{Client: c}).Write(context.Background(), &Report{})
 	if !errors.Is(err, ErrNoPolicyReportCRD) || !strings.Contains(err.Error(), "audit.policyReports.installCRD=true") {
 		t.Fatalf("error %v, want ErrNoPolicyReportCRD naming the chart value", err)
+	}
+}
+
+func TestReportWriterBoundsTheResultsOfOneReport(t *testing.T) {
+	c := reportClient()
+	r := &Report{}
+	for i := range MaxResults + 5 {
+		r.Violations = append(r.Violations, violation("big", fmt.Sprintf("p-%04d", i), fmt.Sprint(i), "missing-class"))
+	}
+	if _, err := (&ReportWriter{Client: c}).Write(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	u := getReport(t, c, "big")
+	results, _, _ := unstructured.NestedSlice(u.Object, "results")
+	fail, _, _ := unstructured.NestedInt64(u.Object, "summary", "fail")
+	if len(results) != MaxResults || fail != MaxResults+5 {
+		t.Fatalf("%d results, summary.fail %d; want %d results and every violation counted", len(results), fail, MaxResults)
 	}
 }
