@@ -63,6 +63,8 @@ func TestChartManifestsAreAcceptedByTheAPIServer(t *testing.T) {
 		// The layer ConfigMap is labelled runtimeguard.io/policy: the suite's webhook checks it
 		// (module, data and shipped suite) before the dry run accepts it.
 		"policy-layer-values.yaml": {merge(certManagerOwnCA, map[string]int{"ConfigMap": 1}), nil},
+		"audit-values.yaml": {merge(certManagerOwnCA, map[string]int{"ClusterRole": 3, "ClusterRoleBinding": 3, "Role": 1, "RoleBinding": 1,
+			"CustomResourceDefinition": 1}), []string{"Secret"}},
 	}
 	cases := []string{"(chart defaults)"}
 	for _, f := range files {

@@ -51,6 +51,10 @@ type Config struct {
 	// DecisionLog logs each denial and each injection once, at info level (decisionlog.go);
 	// the zero Logger logs nothing.
 	DecisionLog logr.Logger
+
+	// recheck marks the pipeline Recheck decides existing objects with (recheck.go): every
+	// namespace is decided as if enforced, since the audit's question is what enforce would deny.
+	recheck bool
 }
 
 // Pipeline reviews Pod CREATEs, and workloads by their Pod template (workload.go). Every entry point runs the same steps, in the order the in-tree
@@ -241,7 +245,7 @@ func (p *Pipeline) readCluster(ctx context.Context, r *review) *admission.Respon
 		return &a
 	}
 	r.ns = ns
-	if Enforcement(ns.Labels[EnforcementLabel]) == Warn {
+	if Enforcement(ns.Labels[EnforcementLabel]) == Warn && !p.cfg.recheck {
 		r.mode = Warn
 	}
 	r.snapshot, r.reach = p.cfg.View.Reach(r.placement, r.pod.RuntimeClassName())

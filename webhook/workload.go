@@ -60,7 +60,6 @@ func isWorkload(k metav1.GroupVersionKind) bool {
 // controller will create, through the Pod steps, mutation simulated (the mutating webhook will
 // inject the class into the Pods, never into the template) and then validated.
 func (p *Pipeline) runWorkload(ctx context.Context, req admission.Request, f face) *review {
-	w := workloads[req.Kind]
 	r := &review{req: req, mode: p.cfg.Enforcement}
 	answer := func(a admission.Response) *review {
 		r.answer = &a
@@ -76,48 +75,9 @@ func (p *Pipeline) runWorkload(ctx context.Context, req admission.Request, f fac
 	case p.cfg.WorkloadReview == WorkloadOff:
 		return answer(admission.Allowed("workload review is off (--workload-review=off); their pods are reviewed"))
 	}
-	if r.exempt = p.exemptNamespace(req.Namespace); r.exempt != "" {
-		return r.exemptAnswer()
-	}
-	name := workloadName(req)
-	what := fmt.Sprintf("%s %q", w.name, name)
-	bad := func(err error) *review {
-		return answer(admission.Errored(http.StatusBadRequest, fmt.Errorf("%s: %w", what, err)))
-	}
-	tmpl, err := template(req.Object.Raw, w.template)
-	if err != nil {
-		return bad(fmt.Errorf("cannot read request.object: %w", err))
-	}
-	if req.Operation == admissionv1.Update {
-		// An UPDATE that leaves the template alone (scale, image-free label edits, status)
-		// changes nothing the Pods are decided on.
-		if old, err := template(req.OldObject.Raw, w.template); err == nil && sameJSON(old, tmpl) {
-			return answer(admission.Allowed("the pod template is unchanged; not re-decided"))
-		}
-	}
-	pod, err := policy.DecodePod(tmpl)
-	if err != nil {
-		return bad(fmt.Errorf("cannot decode the pod template in %s: %w", strings.Join(w.template, "."), err))
-	}
-	// A template has no apiVersion or kind (decodePod would blame request.kind), and its Pods
-	// are created in the workload's namespace whatever its metadata says.
-	pod.APIVersion, pod.Kind = "", ""
-	pod.Metadata.Namespace = req.Namespace
-	podReq := admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
-		UID:       req.UID,
-		Kind:      podKind,
-		Resource:  metav1.GroupVersionResource{Version: "v1", Resource: "pods"},
-		Namespace: req.Namespace,
-		Name:      name,
-		Operation: admissionv1.Create,
-		UserInfo:  req.UserInfo,
-	}}
-	first := p.run(ctx, podReq, decodedPod{pod: pod}, false, validateFace)
-	if first.answer == nil && first.pod.RuntimeClassName() == "" && first.decision.Class != "" && first.mode != Warn {
-		// What the mutating webhook will do to each Pod; the template itself is left alone.
-		class := first.decision.Class
-		first.pod.Spec.RuntimeClassName = &class
-		first = p.run(ctx, podReq, decodedPod{pod: first.pod}, false, validateFace)
+	what, first, early := p.decideTemplate(ctx, req)
+	if early != nil {
+		return early
 	}
 	r.mode = first.mode
 	// The Pod as it would run (class injected): what eval shows, counts and logs for the workload.
@@ -159,6 +119,64 @@ func (p *Pipeline) runWorkload(ctx context.Context, req admission.Request, f fac
 		resp.AuditAnnotations = map[string]string{"class": first.decision.Class}
 	}
 	return answer(resp)
+}
+
+// decideTemplate decides a workload's Pod template as the Pods its controller will create: through
+// the Pod steps, with the mutating webhook's injection simulated (into the Pods, never into the
+// template), then validated. It returns what the answers call the workload (deployment "ledger")
+// and the validating run; early is set instead when the workload is answered without a decision
+// (exempt, unreadable). Admission and the audit (recheck.go) share it.
+func (p *Pipeline) decideTemplate(ctx context.Context, req admission.Request) (what string, first, early *review) {
+	w := workloads[req.Kind]
+	r := &review{req: req, mode: p.cfg.Enforcement}
+	answer := func(a admission.Response) *review {
+		r.answer = &a
+		return r
+	}
+	if r.exempt = p.exemptNamespace(req.Namespace); r.exempt != "" {
+		return "", nil, r.exemptAnswer()
+	}
+	name := workloadName(req)
+	what = fmt.Sprintf("%s %q", w.name, name)
+	bad := func(err error) (string, *review, *review) {
+		return what, nil, answer(admission.Errored(http.StatusBadRequest, fmt.Errorf("%s: %w", what, err)))
+	}
+	tmpl, err := template(req.Object.Raw, w.template)
+	if err != nil {
+		return bad(fmt.Errorf("cannot read request.object: %w", err))
+	}
+	if req.Operation == admissionv1.Update {
+		// An UPDATE that leaves the template alone (scale, image-free label edits, status)
+		// changes nothing the Pods are decided on.
+		if old, err := template(req.OldObject.Raw, w.template); err == nil && sameJSON(old, tmpl) {
+			return what, nil, answer(admission.Allowed("the pod template is unchanged; not re-decided"))
+		}
+	}
+	pod, err := policy.DecodePod(tmpl)
+	if err != nil {
+		return bad(fmt.Errorf("cannot decode the pod template in %s: %w", strings.Join(w.template, "."), err))
+	}
+	// A template has no apiVersion or kind (decodePod would blame request.kind), and its Pods
+	// are created in the workload's namespace whatever its metadata says.
+	pod.APIVersion, pod.Kind = "", ""
+	pod.Metadata.Namespace = req.Namespace
+	podReq := admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
+		UID:       req.UID,
+		Kind:      podKind,
+		Resource:  metav1.GroupVersionResource{Version: "v1", Resource: "pods"},
+		Namespace: req.Namespace,
+		Name:      name,
+		Operation: admissionv1.Create,
+		UserInfo:  req.UserInfo,
+	}}
+	first = p.run(ctx, podReq, decodedPod{pod: pod}, false, validateFace)
+	if first.answer == nil && first.pod.RuntimeClassName() == "" && first.decision.Class != "" && first.mode != Warn {
+		// What the mutating webhook will do to each Pod; the template itself is left alone.
+		class := first.decision.Class
+		first.pod.Spec.RuntimeClassName = &class
+		first = p.run(ctx, podReq, decodedPod{pod: first.pod}, false, validateFace)
+	}
+	return what, first, nil
 }
 
 // workloadName is the request's name, or for a CREATE with generateName, the prefix.

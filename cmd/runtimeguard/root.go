@@ -25,7 +25,7 @@ func newRootCommand() *cobra.Command {
 	}
 	root.SetVersionTemplate(versionLine())
 	root.AddCommand(newServeCommand(), newEvalCommand(), newDevCertsCommand())
-	root.AddCommand(newTestCommand(), newExplainCommand(), newInventoryCommand(), newVersionCommand(), newGenerateCommand())
+	root.AddCommand(newTestCommand(), newExplainCommand(), newInventoryCommand(), newAuditCommand(), newVersionCommand(), newGenerateCommand())
 	root.SetFlagErrorFunc(flagError)
 	for _, c := range append(root.Commands(), root) {
 		// pflag writes deprecation notices to the flag set's output, which cobra prints to

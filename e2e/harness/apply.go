@@ -68,7 +68,7 @@ func contains(list []string, s string) bool {
 func namespaced(kind string) bool {
 	switch kind {
 	case "ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration",
-		"RuntimeClass", "Namespace", "ClusterIssuer", "PriorityClass":
+		"RuntimeClass", "Namespace", "ClusterIssuer", "PriorityClass", "CustomResourceDefinition":
 		return false
 	}
 	return true

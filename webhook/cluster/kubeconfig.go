@@ -22,12 +22,23 @@ func (k *Kubeconfig) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&k.Context, "context", k.Context, "kubeconfig context to use (empty: the current context)")
 }
 
-// RESTConfig resolves the API server's address and credentials.
-func (k *Kubeconfig) RESTConfig() (*rest.Config, error) {
+func (k *Kubeconfig) clientConfig() clientcmd.ClientConfig {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	rules.ExplicitPath = k.Path
 	overrides := &clientcmd.ConfigOverrides{CurrentContext: k.Context}
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides).ClientConfig()
+	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides)
+}
+
+// Namespace is the namespace kubectl would act on without -n: the context's, the in-cluster
+// service account's, or "default".
+func (k *Kubeconfig) Namespace() (string, error) {
+	ns, _, err := k.clientConfig().Namespace()
+	return ns, err
+}
+
+// RESTConfig resolves the API server's address and credentials.
+func (k *Kubeconfig) RESTConfig() (*rest.Config, error) {
+	cfg, err := k.clientConfig().ClientConfig()
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"maps"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -84,6 +85,8 @@ type View struct {
 
 	nsMu       sync.RWMutex
 	namespaces map[string]*Namespace
+	// nsLabels counts changes of Namespaces' labels (NamespaceLabelChanges).
+	nsLabels atomic.Uint64
 
 	synced atomic.Bool
 	// handlers are the informer event handlers feeding the view (informers.go): it is synced
@@ -239,16 +242,29 @@ func (v *View) UpsertNamespace(ns Namespace) { v.upsertNamespace(&ns) }
 // upsertNamespace keeps ns itself, which is never modified afterwards.
 func (v *View) upsertNamespace(ns *Namespace) {
 	v.nsMu.Lock()
+	old := v.namespaces[ns.Name]
 	v.namespaces[ns.Name] = ns
 	v.nsMu.Unlock()
+	if old == nil || !maps.Equal(old.Labels, ns.Labels) {
+		v.nsLabels.Add(1)
+	}
 }
 
 // DeleteNamespace removes a Namespace.
 func (v *View) DeleteNamespace(name string) {
 	v.nsMu.Lock()
+	_, ok := v.namespaces[name]
 	delete(v.namespaces, name)
 	v.nsMu.Unlock()
+	if ok {
+		v.nsLabels.Add(1)
+	}
 }
+
+// NamespaceLabelChanges counts the Namespaces added, deleted or relabelled since the view was
+// made: the background audit re-runs when it moves, since labels decide what a namespace
+// requires (tenancy, enforcement, ignore). Annotation-only updates do not count.
+func (v *View) NamespaceLabelChanges() uint64 { return v.nsLabels.Load() }
 
 // Namespace returns the metadata of a Namespace. On a cache miss it asks the NamespaceGetter,
 // like the in-tree admission plugins do, because the informer may lag behind a Namespace

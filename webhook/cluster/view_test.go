@@ -96,3 +96,22 @@ func TestGenerationsAreUniqueAcrossViews(t *testing.T) {
 			a.Snapshot().ClassNames(), b.Snapshot().ClassNames(), ga)
 	}
 }
+
+func TestNamespaceLabelChangesCountsLabelChangesOnly(t *testing.T) {
+	v := NewView(Options{})
+	start := v.NamespaceLabelChanges()
+	v.UpsertNamespace(Namespace{Name: "a", Labels: map[string]string{"runtimeguard.io/tenancy": "untrusted"}})
+	if v.NamespaceLabelChanges() != start+1 {
+		t.Fatal("a new namespace is not counted")
+	}
+	v.UpsertNamespace(Namespace{Name: "a", Labels: map[string]string{"runtimeguard.io/tenancy": "untrusted"}, Annotations: map[string]string{"x": "y"}})
+	if v.NamespaceLabelChanges() != start+1 {
+		t.Fatal("an annotation-only update is counted")
+	}
+	v.UpsertNamespace(Namespace{Name: "a", Labels: map[string]string{"runtimeguard.io/tenancy": "financial"}})
+	v.DeleteNamespace("a")
+	v.DeleteNamespace("a") // already gone: nothing changes
+	if got := v.NamespaceLabelChanges(); got != start+3 {
+		t.Fatalf("changes = %d, want %d (relabel and delete)", got-start, 3)
+	}
+}

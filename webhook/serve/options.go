@@ -46,6 +46,8 @@ type Options struct {
 	// FailurePolicy sets the webhooks' failurePolicy once this replica is ready
 	// (--failure-policy; failurepolicy.go).
 	FailurePolicy FailurePolicyOptions
+	// Audit configures the background audit (--audit-*; audit.go).
+	Audit AuditOptions
 }
 
 // DefaultOptions returns the defaults the flags show.
@@ -61,6 +63,7 @@ func DefaultOptions() Options {
 		ShutdownTimeout:        25 * time.Second,
 		ShutdownDelay:          5 * time.Second,
 		MaxStaleness:           2 * time.Minute,
+		Audit:                  DefaultAuditOptions(),
 	}
 }
 
@@ -79,6 +82,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.MaxStaleness, "max-staleness", o.MaxStaleness, "how long the API server may be unreachable before /readyz fails (decisions continue from the cache meanwhile)")
 	o.Certs.AddFlags(fs)
 	o.FailurePolicy.AddFlags(fs)
+	o.Audit.AddFlags(fs)
 }
 
 // Validate checks the options.
@@ -105,6 +109,9 @@ func (o *Options) Validate() error {
 		if err := c.Validate(); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := o.Audit.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if fp := o.failurePolicy(); fp.Policy != "" {
 		if len(o.ClusterFiles) > 0 {

@@ -25,6 +25,7 @@ type policyGate struct {
 
 	mu       sync.Mutex // serialises apply
 	engine   atomic.Pointer[policy.Engine]
+	pipeline atomic.Pointer[webhook.Pipeline]
 	handlers atomic.Pointer[gateHandlers]
 	reason   atomic.Pointer[string] // why no policy serves; read only while engine is nil
 }
@@ -45,6 +46,7 @@ func (g *policyGate) apply(ctx context.Context, set *policy.Set) error {
 		return err
 	}
 	g.handlers.Store(&gateHandlers{mutate: p.MutateHandler(), validate: p.ValidateHandler()})
+	g.pipeline.Store(p)
 	g.engine.Store(e)
 	return nil
 }
@@ -56,6 +58,10 @@ func (g *policyGate) fail(err error) {
 		g.reason.Store(&reason)
 	}
 }
+
+// Pipeline returns the serving pipeline (its engine is swapped on reload), nil while no policy
+// has loaded.
+func (g *policyGate) Pipeline() *webhook.Pipeline { return g.pipeline.Load() }
 
 // Engine returns the serving engine, nil while no policy has loaded.
 func (g *policyGate) Engine() *policy.Engine { return g.engine.Load() }

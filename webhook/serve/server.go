@@ -12,6 +12,8 @@ import (
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
@@ -26,6 +28,7 @@ import (
 	"github.com/runtimeguard/runtimeguard/certs"
 	"github.com/runtimeguard/runtimeguard/version"
 	"github.com/runtimeguard/runtimeguard/webhook"
+	"github.com/runtimeguard/runtimeguard/webhook/audit"
 	"github.com/runtimeguard/runtimeguard/webhook/cluster"
 	"github.com/runtimeguard/runtimeguard/webhook/policycheck"
 )
@@ -172,6 +175,9 @@ func Run(ctx context.Context, o Options) error {
 			return err
 		}
 	}
+	if err := addAuditRunner(mgr, cfg, o, live, gate, view, log.WithName("audit")); err != nil {
+		return err
+	}
 	log.Info("starting", "port", o.Port, "enforcement", o.Enforcement, "live", live)
 	return mgr.Start(drain(ctx, o.ShutdownDelay, stopping, log))
 }
@@ -209,6 +215,34 @@ func closeWhileDraining(draining *atomic.Bool, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// addAuditRunner adds the background audit when it is on and there is an API server to audit.
+func addAuditRunner(mgr manager.Manager, cfg *rest.Config, o Options, live bool, gate *policyGate, view *cluster.View, log logr.Logger) error {
+	switch {
+	case o.Audit.Interval == 0:
+		log.Info("background audit off (--audit-interval=0)")
+		return nil
+	case !live:
+		log.Info("background audit off: --cluster fixtures hold no Pods or workloads to audit")
+		return nil
+	case o.Namespace == "":
+		log.Info("background audit off: it needs --webhook-namespace (or $POD_NAMESPACE) for its Lease")
+		return nil
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	var reports *audit.ReportWriter
+	if o.Audit.PolicyReports {
+		dyn, err := dynamic.NewForConfig(cfg)
+		if err != nil {
+			return err
+		}
+		reports = &audit.ReportWriter{Client: dyn}
+	}
+	return mgr.Add(newAuditRunner(o.Audit, o.Namespace, client, reports, gate, view, metrics.Registry, log))
 }
 
 // restConfig returns the API server config. Fixture mode has no API server; the manager
