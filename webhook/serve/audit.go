@@ -2,21 +2,15 @@ package serve
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/leaderelection"
-	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/runtimeguard/runtimeguard/webhook/audit"
@@ -62,11 +56,7 @@ func (o *AuditOptions) Validate() error {
 	return nil
 }
 
-// auditRunner is the background audit. The manager's own leader election is not used: it makes
-// every runnable that does not opt out wait for leadership, and it ends the process when the lease
-// is lost (an API server outage longer than the renew deadline would restart every webhook
-// replica that led). Here only the audit is elected; losing the lease stops auditing, and the
-// replica campaigns again.
+// auditRunner is the background audit, on the replica its own Lease elects (election).
 type auditRunner struct {
 	opts      AuditOptions
 	namespace string
@@ -76,12 +66,10 @@ type auditRunner struct {
 	view      *cluster.View
 	metrics   *auditMetrics
 	log       logr.Logger
-	identity  string
+	election  election
 	// poll is how often the inputs are checked for a change, debounce how long they must stay
 	// unchanged before the audit re-runs (a rollout relabels many nodes in a burst).
 	poll, debounce time.Duration
-	// lease timings (client-go's defaults).
-	leaseDuration, renewDeadline, retryPeriod time.Duration
 
 	noCRDOnce sync.Once
 }
@@ -92,14 +80,10 @@ var (
 )
 
 func newAuditRunner(o AuditOptions, namespace string, client kubernetes.Interface, reports *audit.ReportWriter, gate *policyGate, view *cluster.View, reg prometheus.Registerer, log logr.Logger) *auditRunner {
-	host, _ := os.Hostname()
-	suffix := make([]byte, 4)
-	_, _ = rand.Read(suffix)
 	return &auditRunner{
 		opts: o, namespace: namespace, client: client, reports: reports, gate: gate, view: view,
-		metrics: newAuditMetrics(reg), log: log, identity: host + "_" + hex.EncodeToString(suffix),
+		metrics: newAuditMetrics(reg), log: log, election: newElection(client, namespace, o.LeaseName),
 		poll: time.Second, debounce: 3 * time.Second,
-		leaseDuration: 15 * time.Second, renewDeadline: 10 * time.Second, retryPeriod: 2 * time.Second,
 	}
 }
 
@@ -108,33 +92,9 @@ func (a *auditRunner) NeedLeaderElection() bool { return false }
 
 // Start campaigns for the Lease until ctx ends, auditing while it holds it.
 func (a *auditRunner) Start(ctx context.Context) error {
-	for ctx.Err() == nil {
-		le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
-			Lock: &resourcelock.LeaseLock{
-				LeaseMeta:  metav1.ObjectMeta{Namespace: a.namespace, Name: a.opts.LeaseName},
-				Client:     a.client.CoordinationV1(),
-				LockConfig: resourcelock.ResourceLockConfig{Identity: a.identity},
-			},
-			LeaseDuration:   a.leaseDuration,
-			RenewDeadline:   a.renewDeadline,
-			RetryPeriod:     a.retryPeriod,
-			ReleaseOnCancel: true,
-			Name:            a.opts.LeaseName,
-			Callbacks: leaderelection.LeaderCallbacks{
-				OnStartedLeading: a.lead,
-				OnStoppedLeading: func() {
-					// Another replica reports from now on: drop this one's figures, so that
-					// sums over replicas count each violation once.
-					a.metrics.forget()
-				},
-			},
-		})
-		if err != nil {
-			return fmt.Errorf("audit leader election: %w", err)
-		}
-		le.Run(ctx)
-	}
-	return nil
+	// Another replica reports once this one loses the Lease: drop this one's figures, so that
+	// sums over replicas count each violation once.
+	return a.election.run(ctx, a.lead, a.metrics.forget)
 }
 
 // inputs are what a decision depends on besides the objects themselves.
@@ -152,7 +112,7 @@ func (a *auditRunner) inputs() (inputs, bool) {
 // lead audits while this replica holds the Lease: once ready, then every Interval, and a
 // debounce after the nodes, RuntimeClasses, namespace labels or policy last changed.
 func (a *auditRunner) lead(ctx context.Context) {
-	a.log.Info("this replica runs the audit", "lease", a.namespace+"/"+a.opts.LeaseName, "identity", a.identity, "interval", a.opts.Interval)
+	a.log.Info("this replica runs the audit", "lease", a.namespace+"/"+a.opts.LeaseName, "identity", a.election.identity, "interval", a.opts.Interval)
 	a.metrics.leader.Set(1)
 	period := time.NewTicker(a.opts.Interval)
 	defer period.Stop()

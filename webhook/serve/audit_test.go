@@ -35,7 +35,7 @@ func auditReplica(t *testing.T, cs *fake.Clientset, reports *dynamicfake.FakeDyn
 	r := newAuditRunner(AuditOptions{Interval: time.Hour, PolicyReports: true, LeaseName: "runtimeguard-audit"}, "runtimeguard", cs,
 		&audit.ReportWriter{Client: reports}, gate, view, prometheus.NewPedanticRegistry(), logr.Discard())
 	r.poll, r.debounce = 10*time.Millisecond, 100*time.Millisecond
-	r.leaseDuration, r.renewDeadline, r.retryPeriod = 2*time.Second, time.Second, 50*time.Millisecond
+	r.election.leaseDuration, r.election.renewDeadline, r.election.retryPeriod = 2*time.Second, time.Second, 50*time.Millisecond
 	return r
 }
 
@@ -106,7 +106,7 @@ func TestAuditRunsOnOneReplicaAtStartAndAgainAfterANamespaceLabelChange(t *testi
 		t.Errorf("the follower audited %v times", runs(follower))
 	}
 	lease, err := cs.CoordinationV1().Leases("runtimeguard").Get(ctx, "runtimeguard-audit", metav1.GetOptions{})
-	if err != nil || lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity != leader.identity {
-		t.Errorf("lease %v (%v), want held by %s", lease, err, leader.identity)
+	if err != nil || lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity != leader.election.identity {
+		t.Errorf("lease %v (%v), want held by %s", lease, err, leader.election.identity)
 	}
 }

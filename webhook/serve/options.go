@@ -48,6 +48,9 @@ type Options struct {
 	FailurePolicy FailurePolicyOptions
 	// Audit configures the background audit (--audit-*; audit.go).
 	Audit AuditOptions
+	// NativeParams keeps the native policies' parameter ConfigMap current (--native-params*;
+	// nativeparams.go).
+	NativeParams NativeParamsOptions
 }
 
 // DefaultOptions returns the defaults the flags show.
@@ -64,6 +67,7 @@ func DefaultOptions() Options {
 		ShutdownDelay:          5 * time.Second,
 		MaxStaleness:           2 * time.Minute,
 		Audit:                  DefaultAuditOptions(),
+		NativeParams:           DefaultNativeParamsOptions(),
 	}
 }
 
@@ -83,6 +87,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	o.Certs.AddFlags(fs)
 	o.FailurePolicy.AddFlags(fs)
 	o.Audit.AddFlags(fs)
+	o.NativeParams.AddFlags(fs)
 }
 
 // Validate checks the options.

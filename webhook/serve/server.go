@@ -178,6 +178,9 @@ func Run(ctx context.Context, o Options) error {
 	if err := addAuditRunner(mgr, cfg, o, live, gate, view, log.WithName("audit")); err != nil {
 		return err
 	}
+	if err := addParamsKeeper(mgr, cfg, o, live, view, log.WithName("native-params")); err != nil {
+		return err
+	}
 	log.Info("starting", "port", o.Port, "enforcement", o.Enforcement, "live", live)
 	return mgr.Start(drain(ctx, o.ShutdownDelay, stopping, log))
 }
@@ -243,6 +246,21 @@ func addAuditRunner(mgr manager.Manager, cfg *rest.Config, o Options, live bool,
 		reports = &audit.ReportWriter{Client: dyn}
 	}
 	return mgr.Add(newAuditRunner(o.Audit, o.Namespace, client, reports, gate, view, metrics.Registry, log))
+}
+
+// addParamsKeeper keeps the native policies' parameters when asked and there is an API server.
+func addParamsKeeper(mgr manager.Manager, cfg *rest.Config, o Options, live bool, view *cluster.View, log logr.Logger) error {
+	switch {
+	case !o.NativeParams.Enabled:
+		return nil
+	case !live || o.Namespace == "":
+		return errors.New("--native-params needs an API server (--kubeconfig or in-cluster) and --webhook-namespace (or $POD_NAMESPACE) to write to")
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	return mgr.Add(newParamsKeeper(o.NativeParams, o.Namespace, client, view, log))
 }
 
 // restConfig returns the API server config. Fixture mode has no API server; the manager
