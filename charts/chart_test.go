@@ -160,6 +160,8 @@ var docSeparator = regexp.MustCompile(`(?m)^---[ \t]*$`)
 var clusterScoped = map[string]bool{
 	"ClusterRole": true, "ClusterRoleBinding": true, "RuntimeClass": true, "CustomResourceDefinition": true,
 	"MutatingWebhookConfiguration": true, "ValidatingWebhookConfiguration": true,
+	"ValidatingAdmissionPolicy": true, "ValidatingAdmissionPolicyBinding": true,
+	"MutatingAdmissionPolicy": true, "MutatingAdmissionPolicyBinding": true,
 }
 
 func decode[T any](t *testing.T, doc []byte, into *[]T) {
@@ -230,7 +232,9 @@ func parse(t *testing.T, ns, out string) *rendered {
 		case "admissionregistration.k8s.io/v1 ValidatingWebhookConfiguration":
 			decode(t, doc, &r.validating)
 		case "cert-manager.io/v1 Issuer", "cert-manager.io/v1 Certificate", "monitoring.coreos.com/v1 ServiceMonitor",
-			"monitoring.coreos.com/v1 PrometheusRule", "apiextensions.k8s.io/v1 CustomResourceDefinition":
+			"monitoring.coreos.com/v1 PrometheusRule", "apiextensions.k8s.io/v1 CustomResourceDefinition",
+			"admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy", "admissionregistration.k8s.io/v1 ValidatingAdmissionPolicyBinding",
+			"admissionregistration.k8s.io/v1 MutatingAdmissionPolicy", "admissionregistration.k8s.io/v1 MutatingAdmissionPolicyBinding":
 			decode(t, doc, &r.custom)
 		default:
 			t.Fatalf("unexpected rendered object %s %s/%s", head.APIVersion, head.Kind, head.Metadata.Name)

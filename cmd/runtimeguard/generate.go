@@ -5,8 +5,6 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
-	"k8s.io/apimachinery/pkg/runtime"
-	"sigs.k8s.io/yaml"
 
 	"github.com/runtimeguard/runtimeguard/webhook"
 	"github.com/runtimeguard/runtimeguard/webhook/manifest"
@@ -65,24 +63,12 @@ means for your suites.`,
 			if err != nil {
 				return err
 			}
-			objs := []runtime.Object{b.Validating}
-			for _, binding := range b.ValidatingBindings {
-				objs = append(objs, binding)
+			out, err := b.YAML()
+			if err != nil {
+				return err
 			}
-			objs = append(objs, b.Mutating, b.MutatingBinding)
-			if b.Params != nil {
-				objs = append(objs, b.Params)
-			}
-			w := cmd.OutOrStdout()
-			for i, o := range objs {
-				out, err := yaml.Marshal(o)
-				if err != nil {
-					return err
-				}
-				if i > 0 {
-					fmt.Fprintln(w, "---")
-				}
-				fmt.Fprint(w, string(out))
+			if _, err := cmd.OutOrStdout().Write(out); err != nil {
+				return err
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "The native policies do not do what the webhook does here (%d):\n", len(b.Limitations))
 			for _, l := range b.Limitations {

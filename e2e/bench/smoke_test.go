@@ -160,7 +160,7 @@ func TestToolsBuildAndRun(t *testing.T) {
 		t.Errorf("loadgen accepted the validating webhook's answers for a Pod without a class: %v\n%s", err, b)
 	}
 
-	out = run("runner", "profile", "--n=300", "--top=5", "--validate", "--mix=realistic", "--nodes=30")
+	out = run("runner", "profile", "--n=5000", "--top=5", "--validate", "--mix=realistic", "--nodes=30")
 	if !strings.Contains(out, "/validate-v1-pod, mix realistic") || !strings.Contains(out, "Top 5 functions by cumulative") || !strings.Contains(out, "| function | flat us/adm. |") {
 		t.Errorf("runner profile output: %s", out)
 	}

@@ -20,7 +20,7 @@ func TestServeArgsFollowTheChart(t *testing.T) {
 		{
 			name: "defaults (cert-manager)",
 			want: []string{"--webhook-namespace=runtimeguard-system", "--enforcement=enforce", "--workload-review=enforce", "--require-advertised-handlers=false",
-				"--eval-timeout=1s", "--zap-log-level=info", "--mutating-webhook-configuration=runtimeguard",
+				"--eval-timeout=1s", "--zap-log-level=info", "--log-decisions=true", "--mutating-webhook-configuration=runtimeguard",
 				"--validating-webhook-configuration=runtimeguard", "--failure-policy=Fail"},
 		},
 		{
@@ -29,7 +29,7 @@ func TestServeArgsFollowTheChart(t *testing.T) {
 				"--set", "selfSignedCerts.certValidity=2h", "--set", "policies.existingConfigMap=p"},
 			opts: ServeArgsOptions{PolicyDir: "/tmp/p"},
 			want: []string{"--webhook-namespace=runtimeguard-system", "--enforcement=enforce", "--workload-review=enforce", "--require-advertised-handlers=false",
-				"--eval-timeout=1s", "--zap-log-level=info", "--policies=/tmp/p",
+				"--eval-timeout=1s", "--zap-log-level=info", "--log-decisions=true", "--policies=/tmp/p",
 				"--mutating-webhook-configuration=runtimeguard", "--validating-webhook-configuration=runtimeguard",
 				"--failure-policy=Fail", "--self-signed-certs", "--cert-secret-name=runtimeguard-tls", "--service-name=runtimeguard",
 				"--cert-validity=2h", "--ca-validity=43800h", "--cert-extra-sans=127.0.0.1,webhook.example",

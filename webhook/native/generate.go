@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"sigs.k8s.io/yaml"
 )
 
 // Names of the generated objects.
@@ -412,4 +413,29 @@ func sortedKeys(m map[string]string) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// YAML is the bundle as one multi-document YAML stream, in the order kubectl should apply it
+// (policies before their bindings).
+func (b *Bundle) YAML() ([]byte, error) {
+	objs := []any{b.Validating}
+	for _, binding := range b.ValidatingBindings {
+		objs = append(objs, binding)
+	}
+	objs = append(objs, b.Mutating, b.MutatingBinding)
+	if b.Params != nil {
+		objs = append(objs, b.Params)
+	}
+	var out []byte
+	for i, o := range objs {
+		doc, err := yaml.Marshal(o)
+		if err != nil {
+			return nil, err
+		}
+		if i > 0 {
+			out = append(out, "---\n"...)
+		}
+		out = append(out, doc...)
+	}
+	return out, nil
 }

@@ -255,7 +255,7 @@ rendered as is, because such tools would otherwise revert the replica's change a
 */}}
 {{- define "runtimeguard.failurePolicy" -}}
 {{- $root := .root }}
-{{- $want := $root.Values.webhook.failurePolicy }}
+{{- $want := include "runtimeguard.wantedFailurePolicy" $root }}
 {{- if or (eq $want "Ignore") (not (lookup "v1" "Namespace" "" "kube-system")) }}
 {{- $want }}
 {{- else }}
@@ -272,6 +272,20 @@ rendered as is, because such tools would otherwise revert the replica's change a
 {{- end }}
 {{- $policy }}
 {{- end }}
+{{- end }}
+
+{{/*
+The failurePolicy the Pod webhooks are meant to have: webhook.failurePolicy, except with
+native.mode both or native, where the native admission policies are the floor and the webhook only adds
+to them (Ignore: an outage loses the extras, never the guarantee).
+*/}}
+{{- define "runtimeguard.wantedFailurePolicy" -}}
+{{- if ne .Values.native.mode "webhook" }}Ignore{{ else }}{{ .Values.webhook.failurePolicy }}{{ end }}
+{{- end }}
+
+{{/* Whether the chart installs the native admission policies (native.mode native or both). */}}
+{{- define "runtimeguard.nativeEnabled" -}}
+{{- if ne .Values.native.mode "webhook" }}true{{ end }}
 {{- end }}
 
 {{/* Fields shared by the mutating and the validating webhook. */}}
