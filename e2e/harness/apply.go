@@ -68,7 +68,8 @@ func contains(list []string, s string) bool {
 func namespaced(kind string) bool {
 	switch kind {
 	case "ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration",
-		"RuntimeClass", "Namespace", "ClusterIssuer", "PriorityClass", "CustomResourceDefinition":
+		"RuntimeClass", "Namespace", "ClusterIssuer", "PriorityClass", "CustomResourceDefinition",
+		"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding":
 		return false
 	}
 	return true

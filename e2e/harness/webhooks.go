@@ -79,8 +79,9 @@ func RenderChart(ctx context.Context, args ...string) (*Rendered, error) {
 			}
 		}
 	}
-	if r.Mutating == nil || r.Validating == nil {
-		return nil, errors.New("the chart rendered no Mutating/ValidatingWebhookConfiguration")
+	// native.mode native renders no MutatingWebhookConfiguration.
+	if r.Validating == nil {
+		return nil, errors.New("the chart rendered no ValidatingWebhookConfiguration")
 	}
 	return r, nil
 }
@@ -97,7 +98,7 @@ func servicePath(c admissionregistrationv1.WebhookClientConfig) string {
 // with caBundle, and drops cert-manager's injection annotation. Everything else (rules,
 // selectors, failurePolicy, matchConditions, timeouts) stays as the chart renders it.
 func (r *Rendered) PointAt(baseURL string, caBundle []byte) {
-	for i := range r.Mutating.Webhooks {
+	for i := range r.mutatingWebhooks() {
 		wh := &r.Mutating.Webhooks[i]
 		url := baseURL + servicePath(wh.ClientConfig)
 		wh.ClientConfig = admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: caBundle}
@@ -107,13 +108,15 @@ func (r *Rendered) PointAt(baseURL string, caBundle []byte) {
 		url := baseURL + servicePath(wh.ClientConfig)
 		wh.ClientConfig = admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: caBundle}
 	}
-	delete(r.Mutating.Annotations, "cert-manager.io/inject-ca-from")
+	if r.Mutating != nil {
+		delete(r.Mutating.Annotations, "cert-manager.io/inject-ca-from")
+	}
 	delete(r.Validating.Annotations, "cert-manager.io/inject-ca-from")
 }
 
 // Apply creates or replaces both webhook configurations.
 func (r *Rendered) Apply(ctx context.Context, c client.Client) error {
-	for _, obj := range []client.Object{r.Mutating.DeepCopy(), r.Validating.DeepCopy()} {
+	for _, obj := range r.configurations() {
 		if err := c.Create(ctx, obj); apierrors.IsAlreadyExists(err) {
 			existing := obj.DeepCopyObject().(client.Object)
 			if err := c.Get(ctx, client.ObjectKeyFromObject(obj), existing); err != nil {
@@ -132,10 +135,27 @@ func (r *Rendered) Apply(ctx context.Context, c client.Client) error {
 
 // Delete removes both webhook configurations.
 func (r *Rendered) Delete(ctx context.Context, c client.Client) error {
-	for _, obj := range []client.Object{r.Mutating.DeepCopy(), r.Validating.DeepCopy()} {
+	for _, obj := range r.configurations() {
 		if err := c.Delete(ctx, obj); client.IgnoreNotFound(err) != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// configurations are copies of the rendered webhook configurations (no mutating one in
+// native mode).
+func (r *Rendered) configurations() []client.Object {
+	objs := []client.Object{r.Validating.DeepCopy()}
+	if r.Mutating != nil {
+		objs = append(objs, r.Mutating.DeepCopy())
+	}
+	return objs
+}
+
+func (r *Rendered) mutatingWebhooks() []admissionregistrationv1.MutatingWebhook {
+	if r.Mutating == nil {
+		return nil
+	}
+	return r.Mutating.Webhooks
 }
