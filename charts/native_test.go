@@ -109,6 +109,18 @@ func TestNativeModes(t *testing.T) {
 			}
 		})
 	}
+	t.Run("parameterNotFoundAction reaches every binding", func(t *testing.T) {
+		for _, action := range []string{"Allow", "Deny"} {
+			r := render(t, ns, "--set", "native.mode=both", "--set", "native.parameterNotFoundAction="+action)
+			for _, kind := range []string{"ValidatingAdmissionPolicyBinding", "MutatingAdmissionPolicyBinding"} {
+				for _, b := range r.customOfKind(kind) {
+					if got := str(b, "spec", "paramRef", "parameterNotFoundAction"); got != action {
+						t.Errorf("%s %s: parameterNotFoundAction %q, want %q", kind, str(b, "metadata", "name"), got, action)
+					}
+				}
+			}
+		}
+	})
 	t.Run("custom policies are refused with native policies", func(t *testing.T) {
 		_, stderr, err := helm(t, templateArgs(t, ns, "--set", "native.mode=both", "--set", "policies.layer.modules.x\\.rego=package runtimeguard")...)
 		if err == nil || !strings.Contains(stderr, "generate yours with `runtimeguard generate native") {
