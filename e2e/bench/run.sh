@@ -5,7 +5,7 @@
 #
 # Knobs (environment): BENCH_ROUNDS (3), BENCH_REQUESTS (8000 per c=8 round),
 # BENCH_NODES / BENCH_NAMESPACES (5000 / 10000, the real API server part), BENCH_SKIP
-# (space-separated parts to skip: gobench http placement scaling cluster profile), BENCHTIME (go test -benchtime, 500ms).
+# (space-separated parts to skip: gobench http placement scaling cluster native profile), BENCHTIME (go test -benchtime, 500ms).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -87,6 +87,11 @@ fi
 if wants cluster; then
 	step "start-up and memory against a real kube-apiserver ($nodes nodes, $namespaces namespaces)"
 	"$bin/bench-runner" cluster "${common[@]}" --nodes "$nodes" --namespaces "$namespaces" 2> >(tee "$out/logs/cluster.log" >&2) | tee -a "$report"
+fi
+
+if wants native; then
+	step "Pod create latency at a real kube-apiserver: no policy, the webhook, the native admission policies ($rounds interleaved rounds)"
+	"$bin/bench-runner" native "${common[@]}" --rounds "$rounds" 2> >(tee "$out/logs/native.log" >&2) | tee -a "$report"
 fi
 
 if wants profile; then

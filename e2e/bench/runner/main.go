@@ -29,7 +29,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: runner http|placement|scaling|cluster|profile|informer-heap [flags]")
+		fmt.Fprintln(os.Stderr, "usage: runner http|placement|scaling|cluster|profile|native|informer-heap [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -44,6 +44,8 @@ func main() {
 		err = runCluster(ctx, os.Args[2:], os.Stdout)
 	case "profile":
 		err = runProfile(ctx, os.Args[2:], os.Stdout)
+	case "native":
+		err = runNative(ctx, os.Args[2:], os.Stdout)
 	case "informer-heap":
 		err = runInformerHeap(ctx, os.Args[2:], os.Stdout)
 	default:
