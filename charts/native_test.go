@@ -61,8 +61,8 @@ func TestNativeModes(t *testing.T) {
 	for _, mode := range []string{"both", "native"} {
 		t.Run(mode+" mode", func(t *testing.T) {
 			r := render(t, ns, "--set", "native.mode="+mode)
-			if got := len(kinds(r)); got != 5 {
-				t.Fatalf("%d native objects, want the policies and their 3 bindings: %v", got, kinds(r))
+			if got := len(kinds(r)); got != 8 {
+				t.Fatalf("%d native objects, want the 3 policies and their 5 bindings: %v", got, kinds(r))
 			}
 			binding := r.customNamed(t, "MutatingAdmissionPolicyBinding", native.PolicyName)
 			if got := str(binding, "spec", "paramRef", "namespace"); got != ns {

@@ -34,7 +34,7 @@ func TestGenerateNative(t *testing.T) {
 			}
 		}
 	}
-	want := "ValidatingAdmissionPolicy/runtimeguard-pods ValidatingAdmissionPolicyBinding/runtimeguard-pods-enforce ValidatingAdmissionPolicyBinding/runtimeguard-pods-warn MutatingAdmissionPolicy/runtimeguard-pods MutatingAdmissionPolicyBinding/runtimeguard-pods ConfigMap/runtimeguard-native-params"
+	want := "ValidatingAdmissionPolicy/runtimeguard-pods ValidatingAdmissionPolicyBinding/runtimeguard-pods-enforce ValidatingAdmissionPolicyBinding/runtimeguard-pods-warn ValidatingAdmissionPolicy/runtimeguard-workloads ValidatingAdmissionPolicyBinding/runtimeguard-workloads-enforce ValidatingAdmissionPolicyBinding/runtimeguard-workloads-warn MutatingAdmissionPolicy/runtimeguard-pods MutatingAdmissionPolicyBinding/runtimeguard-pods ConfigMap/runtimeguard-native-params"
 	if got := strings.Join(kinds, " "); got != want {
 		t.Errorf("objects\n%s\nwant\n%s", got, want)
 	}

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	nodev1 "k8s.io/api/node/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -39,7 +41,7 @@ func TestInKubeAPIServer(t *testing.T) {
 		mustCreate(t, c, &nodev1.RuntimeClass{ObjectMeta: metav1.ObjectMeta{Name: name}, Handler: handler})
 	}
 	b := generateDefault(t, Options{Namespace: home, Available: map[string]bool{"gvisor": true, "kata": true, "nvidia": true}})
-	for _, o := range []client.Object{b.Validating, b.ValidatingBindings[0], b.ValidatingBindings[1], b.Mutating, b.MutatingBinding, b.Params} {
+	for _, o := range []client.Object{b.Validating, b.ValidatingBindings[0], b.ValidatingBindings[1], b.Workloads, b.WorkloadsBindings[0], b.WorkloadsBindings[1], b.Mutating, b.MutatingBinding, b.Params} {
 		mustCreate(t, c, o)
 	}
 
@@ -85,6 +87,77 @@ func TestInKubeAPIServer(t *testing.T) {
 		p, err := createPod(ctx, c, "default", "", corev1.ResourceList{"nvidia.com/gpu": resourceOne})
 		if err != nil || deref(p.Spec.RuntimeClassName) != "nvidia" {
 			t.Fatalf("pod class %q, error %v; want nvidia", deref(p.Spec.RuntimeClassName), err)
+		}
+	})
+	t.Run("a workload whose pods would be denied is denied, its template never mutated", func(t *testing.T) {
+		// The workloads policy may compile after the Pod one: wait for its first denial.
+		var err error
+		waitFor(t, "the workloads policy", func() (bool, error) {
+			d := deployment("payments", "gvisor")
+			if err = c.Create(ctx, d); err == nil {
+				_ = c.Delete(ctx, d)
+			}
+			return err != nil, nil
+		})
+		want := `deployment "weak": its pods would be rejected: namespace "payments" is runtimeguard.io/tenancy=financial, which needs isolation >= 2 (runtime class "kata" or stronger); spec.runtimeClassName is "gvisor"`
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v, want %q", err, want)
+		}
+		cron := &batchv1.CronJob{
+			ObjectMeta: metav1.ObjectMeta{Name: "nightly", Namespace: "payments"},
+			Spec: batchv1.CronJobSpec{Schedule: "0 3 * * *", JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: podTemplate("gvisor", corev1.RestartPolicyNever)}}},
+		}
+		if err := c.Create(ctx, cron); err == nil || !strings.Contains(err.Error(), `cronjob "nightly": its pods would be rejected: `) {
+			t.Errorf("cronjob: error %v, want it denied", err)
+		}
+		plain := deployment("tenant", "")
+		if err := c.Create(ctx, plain); err != nil || plain.Spec.Template.Spec.RuntimeClassName != nil {
+			t.Errorf("an untrusted deployment without class: error %v, class %q; want it created untouched", err, deref(plain.Spec.Template.Spec.RuntimeClassName))
+		}
+		fin := deployment("payments", "kata")
+		if err := c.Create(ctx, fin); err != nil {
+			t.Fatalf("a financial deployment naming kata: %v", err)
+		}
+		scaled := fin.DeepCopy()
+		scaled.Spec.Replicas = ptr(int32(3))
+		if err := c.Patch(ctx, scaled, client.MergeFrom(fin)); err != nil {
+			t.Errorf("scaling (template unchanged): %v", err)
+		}
+		weaker := scaled.DeepCopy()
+		weaker.Spec.Template.Spec.RuntimeClassName = ptr("gvisor")
+		if err := c.Patch(ctx, weaker, client.MergeFrom(scaled)); err == nil || !strings.Contains(err.Error(), "its pods would be rejected") {
+			t.Errorf("weakening the template: error %v, want it denied", err)
+		}
+	})
+	t.Run("an update that leaves the template alone is not decided", func(t *testing.T) {
+		// A Deployment created while its namespace required nothing, then the namespace
+		// turns financial: its template would be denied now, but scaling it is allowed.
+		mustCreate(t, c, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "later"}})
+		old := deployment("later", "gvisor")
+		if err := c.Create(ctx, old); err != nil {
+			t.Fatal(err)
+		}
+		ns := &corev1.Namespace{}
+		if err := c.Get(ctx, client.ObjectKey{Name: "later"}, ns); err != nil {
+			t.Fatal(err)
+		}
+		ns.Labels["runtimeguard.io/tenancy"] = "financial"
+		if err := c.Update(ctx, ns); err != nil {
+			t.Fatal(err)
+		}
+		// The policy sees the new label once a template change is denied.
+		waitFor(t, "the namespace label to reach the policy", func() (bool, error) {
+			changed := old.DeepCopy()
+			changed.Spec.Template.Spec.Containers[0].Image = "registry.example.com/app:" + time.Now().Format("150405.000000")
+			return c.Patch(ctx, changed, client.MergeFrom(old)) != nil, nil
+		})
+		if err := c.Get(ctx, client.ObjectKeyFromObject(old), old); err != nil {
+			t.Fatal(err)
+		}
+		scaled := old.DeepCopy()
+		scaled.Spec.Replicas = ptr(int32(2))
+		if err := c.Patch(ctx, scaled, client.MergeFrom(old)); err != nil {
+			t.Errorf("scaling a deployment whose template is unchanged: %v, want it allowed", err)
 		}
 	})
 	t.Run("when gvisor becomes unavailable, untrusted pods get kata within seconds", func(t *testing.T) {
@@ -169,4 +242,33 @@ func withWarnings(t *testing.T, cfg *rest.Config, w *warningsRecorder) client.Cl
 		t.Fatal(err)
 	}
 	return c
+}
+
+func podTemplate(class string, restart corev1.RestartPolicy) corev1.PodTemplateSpec {
+	t := corev1.PodTemplateSpec{
+		ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "x"}},
+		Spec:       corev1.PodSpec{RestartPolicy: restart, Containers: []corev1.Container{{Name: "app", Image: "registry.example.com/app:1"}}},
+	}
+	if class != "" {
+		t.Spec.RuntimeClassName = &class
+	}
+	return t
+}
+
+// deployment is Deployment "weak" (naming class) or "plain" (class ""), one replica.
+func deployment(ns, class string) *appsv1.Deployment {
+	name := "weak"
+	if class == "" {
+		name = "plain"
+	} else if class == "kata" {
+		name = "strong"
+	}
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr(int32(1)),
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "x"}},
+			Template: podTemplate(class, corev1.RestartPolicyAlways),
+		},
+	}
 }

@@ -73,8 +73,20 @@ func NewEvaluator(b *Bundle) (*Evaluator, error) {
 		return nil, fmt.Errorf("MutatingAdmissionPolicy %s: %w", b.Mutating.Name, errors.Join(errs...))
 	}
 
-	// Compiled like k8s.io/apiserver/pkg/admission/plugin/policy/validating's compilePolicy.
-	vp := b.Validating.Spec
+	if e.validator, err = compileValidating(env, b.Validating); err != nil {
+		return nil, err
+	}
+	// Compiled so that a CEL error in it surfaces here; suites hold Pods only.
+	if _, err := compileValidating(env, b.Workloads); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// compileValidating compiles vap like k8s.io/apiserver/pkg/admission/plugin/policy/validating's
+// compilePolicy.
+func compileValidating(env *environment.EnvSet, vap *admissionregistrationv1.ValidatingAdmissionPolicy) (validating.Validator, error) {
+	vp := vap.Spec
 	vopts := plugincel.OptionalVariableDeclarations{HasParams: vp.ParamKind != nil, HasAuthorizer: true}
 	msgOpts := plugincel.OptionalVariableDeclarations{HasParams: vp.ParamKind != nil}
 	vc, err := plugincel.NewCompositedCompiler(env)
@@ -90,15 +102,14 @@ func NewEvaluator(b *Bundle) (*Evaluator, error) {
 	}
 	filter := vc.CompileCondition(validations, vopts, environment.StoredExpressions)
 	messageFilter := vc.CompileCondition(messages, msgOpts, environment.StoredExpressions)
-	for _, f := range []plugincel.ConditionEvaluator{filter, messageFilter} {
+	matcher := vc.CompileCondition(conditions(vp.MatchConditions), vopts, environment.StoredExpressions)
+	for _, f := range []plugincel.ConditionEvaluator{filter, messageFilter, matcher} {
 		if errs := f.CompilationErrors(); len(errs) > 0 {
-			return nil, fmt.Errorf("ValidatingAdmissionPolicy %s: %w", b.Validating.Name, errors.Join(errs...))
+			return nil, fmt.Errorf("ValidatingAdmissionPolicy %s: %w", vap.Name, errors.Join(errs...))
 		}
 	}
-	matcher := matchconditions.NewMatcher(vc.CompileCondition(conditions(vp.MatchConditions), vopts, environment.StoredExpressions), vp.FailurePolicy, "policy", "validate", b.Validating.Name)
 	noAuditAnnotations := vc.CompileCondition(nil, vopts, environment.StoredExpressions)
-	e.validator = validating.NewValidator(filter, matcher, noAuditAnnotations, messageFilter, vp.FailurePolicy, nil)
-	return e, nil
+	return validating.NewValidator(filter, matchconditions.NewMatcher(matcher, vp.FailurePolicy, "policy", "validate", vap.Name), noAuditAnnotations, messageFilter, vp.FailurePolicy, nil), nil
 }
 
 // Request is one Pod CREATE and what the API server knows when it admits it.

@@ -17,6 +17,8 @@ import (
 // Names of the generated objects.
 const (
 	PolicyName = "runtimeguard-pods"
+	// WorkloadsPolicyName judges the Pod templates of workloads; templates are never mutated.
+	WorkloadsPolicyName = "runtimeguard-workloads"
 	// ParamsName is the ConfigMap holding each class's availability: data[class] is "true"
 	// when the class can run Pods now.
 	ParamsName = "runtimeguard-native-params"
@@ -50,8 +52,12 @@ type Options struct {
 type Bundle struct {
 	Validating         *admissionregistrationv1.ValidatingAdmissionPolicy
 	ValidatingBindings []*admissionregistrationv1.ValidatingAdmissionPolicyBinding
-	Mutating           *admissionregistrationv1.MutatingAdmissionPolicy
-	MutatingBinding    *admissionregistrationv1.MutatingAdmissionPolicyBinding
+	// Workloads judges Deployments, StatefulSets, DaemonSets, ReplicaSets,
+	// ReplicationControllers, Jobs and CronJobs by their Pod template.
+	Workloads         *admissionregistrationv1.ValidatingAdmissionPolicy
+	WorkloadsBindings []*admissionregistrationv1.ValidatingAdmissionPolicyBinding
+	Mutating          *admissionregistrationv1.MutatingAdmissionPolicy
+	MutatingBinding   *admissionregistrationv1.MutatingAdmissionPolicyBinding
 	// Params is nil unless Options.Available was given.
 	Params *corev1.ConfigMap
 	// Limitations say what the native policies do not do that the webhook does.
@@ -105,8 +111,25 @@ func Generate(data map[string]any, opts Options) (*Bundle, error) {
 		g.limitf("custom policy %s: Rego beyond data.config is not translated; the native policies apply only the data-driven default", name)
 	}
 	g.prepare()
-	variables := g.variables()
+	variables := g.variables(podObject)
 	b := &Bundle{
+		Workloads: &admissionregistrationv1.ValidatingAdmissionPolicy{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "ValidatingAdmissionPolicy"},
+			ObjectMeta: metav1.ObjectMeta{Name: WorkloadsPolicyName},
+			Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
+				ParamKind:        &admissionregistrationv1.ParamKind{APIVersion: "v1", Kind: "ConfigMap"},
+				MatchConstraints: workloadWrites(),
+				// An UPDATE that leaves the Pod template alone (a scale, a status or label
+				// change) is not decided, as in the webhook.
+				MatchConditions: []admissionregistrationv1.MatchCondition{{
+					Name:       "creates-or-changes-the-template",
+					Expression: `request.operation == "CREATE" || (has(object.spec.jobTemplate) ? object.spec.jobTemplate.spec.template != oldObject.spec.jobTemplate.spec.template : object.spec.template != oldObject.spec.template)`,
+				}},
+				FailurePolicy: ptr(admissionregistrationv1.Fail),
+				Variables:     g.variables(workloadTemplate),
+				Validations:   g.validations(workloadTemplate),
+			},
+		},
 		Validating: &admissionregistrationv1.ValidatingAdmissionPolicy{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "ValidatingAdmissionPolicy"},
 			ObjectMeta: metav1.ObjectMeta{Name: PolicyName},
@@ -116,7 +139,7 @@ func Generate(data map[string]any, opts Options) (*Bundle, error) {
 				MatchConditions:  notMirror(),
 				FailurePolicy:    ptr(admissionregistrationv1.Fail),
 				Variables:        variables,
-				Validations:      g.validations(),
+				Validations:      g.validations(podObject),
 			},
 		},
 		Mutating: &admissionregistrationv1.MutatingAdmissionPolicy{
@@ -158,6 +181,13 @@ func Generate(data map[string]any, opts Options) (*Bundle, error) {
 	b.ValidatingBindings = []*admissionregistrationv1.ValidatingAdmissionPolicyBinding{
 		vapBinding(PolicyName+"-enforce", opts.Namespace, enforced, enforcedValues, admissionregistrationv1.Deny, paramRef(allow)),
 		vapBinding(PolicyName+"-warn", opts.Namespace, warned, warnedValues, admissionregistrationv1.Warn, paramRef(allow)),
+	}
+	b.WorkloadsBindings = []*admissionregistrationv1.ValidatingAdmissionPolicyBinding{
+		vapBinding(WorkloadsPolicyName+"-enforce", opts.Namespace, enforced, enforcedValues, admissionregistrationv1.Deny, paramRef(allow)),
+		vapBinding(WorkloadsPolicyName+"-warn", opts.Namespace, warned, warnedValues, admissionregistrationv1.Warn, paramRef(allow)),
+	}
+	for _, binding := range b.WorkloadsBindings {
+		binding.Spec.PolicyName = WorkloadsPolicyName
 	}
 	b.MutatingBinding = &admissionregistrationv1.MutatingAdmissionPolicyBinding{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "MutatingAdmissionPolicyBinding"},
@@ -207,6 +237,22 @@ func podCreates() *admissionregistrationv1.MatchResources {
 			},
 		}},
 	}
+}
+
+// workloadWrites are the workload kinds the webhook reviews (webhook/workload.go).
+func workloadWrites() *admissionregistrationv1.MatchResources {
+	ops := []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update}
+	rule := func(group string, resources ...string) admissionregistrationv1.NamedRuleWithOperations {
+		return admissionregistrationv1.NamedRuleWithOperations{RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+			Operations: ops,
+			Rule:       admissionregistrationv1.Rule{APIGroups: []string{group}, APIVersions: []string{"v1"}, Resources: resources},
+		}}
+	}
+	return &admissionregistrationv1.MatchResources{ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{
+		rule("apps", "deployments", "statefulsets", "daemonsets", "replicasets"),
+		rule("", "replicationcontrollers"),
+		rule("batch", "jobs", "cronjobs"),
+	}}
 }
 
 func notMirror() []admissionregistrationv1.MatchCondition {
@@ -286,14 +332,39 @@ func q(s string) string { return strconv.Quote(s) }
 // traitVar names the variable holding a trait's sources, in the denials' words.
 func traitVar(i int) string { return fmt.Sprintf("trait%d", i) }
 
-func (g *generator) variables() []admissionregistrationv1.Variable {
-	var vars []admissionregistrationv1.Variable
+// podSource says where the policy finds the Pod: the object itself, or a workload's template.
+type podSource struct {
+	// meta and spec are CEL expressions of the Pod's metadata and spec.
+	meta, spec string
+	// prefix starts a denial, as the webhook words it for this kind of object.
+	prefix string
+	// first are variables the others read (the workload's template).
+	first []admissionregistrationv1.Variable
+}
+
+var (
+	podObject = podSource{meta: "object.metadata", spec: "object.spec", prefix: `"pod rejected: "`}
+	// workloadTemplate: a CronJob's Pod template is under spec.jobTemplate, every other
+	// workload's under spec.template.
+	workloadTemplate = podSource{
+		meta: "variables.template.metadata", spec: "variables.template.spec",
+		prefix: `object.kind.lowerAscii() + " \"" + object.metadata.name + "\": its pods would be rejected: "`,
+		first: []admissionregistrationv1.Variable{{
+			Name:       "template",
+			Expression: `has(object.spec.jobTemplate) ? object.spec.jobTemplate.spec.template : object.spec.template`,
+		}},
+	}
+)
+
+func (g *generator) variables(src podSource) []admissionregistrationv1.Variable {
+	vars := slices.Clone(src.first)
 	add := func(name, expr string) {
 		vars = append(vars, admissionregistrationv1.Variable{Name: name, Expression: expr})
 	}
+	add("prefix", src.prefix)
 	add("namespaceLabels", `has(namespaceObject.metadata.labels) ? namespaceObject.metadata.labels : {}`)
-	add("podLabels", `has(object.metadata.labels) ? object.metadata.labels : {}`)
-	add("containers", `object.spec.containers + (has(object.spec.initContainers) ? object.spec.initContainers : [])`)
+	add("podLabels", fmt.Sprintf(`has(%[1]s.labels) ? %[1]s.labels : {}`, src.meta))
+	add("containers", fmt.Sprintf(`%[1]s.containers + (has(%[1]s.initContainers) ? %[1]s.initContainers : [])`, src.spec))
 	var gpuTraits, isolations []string
 	for i, name := range g.traits {
 		t := g.cfg.Traits[name]
@@ -346,7 +417,7 @@ func (g *generator) variables() []admissionregistrationv1.Variable {
 	add("candidates", fmt.Sprintf("[%s].filter(n, variables.isolationOf[n] >= variables.requiredIsolation && (!variables.requiredGPU || variables.gpuOf[n]))", strings.Join(ranked, ", ")))
 	add("available", `variables.candidates.filter(n, params != null && has(params.data) && n in params.data && params.data[n] == "true")`)
 	add("chosen", `variables.hasRequirement && size(variables.available) > 0 ? variables.available[0] : ""`)
-	add("named", `has(object.spec.runtimeClassName) ? object.spec.runtimeClassName : ""`)
+	add("named", fmt.Sprintf(`has(%[1]s.runtimeClassName) ? %[1]s.runtimeClassName : ""`, src.spec))
 	// A class the data does not describe provides isolation 0 and no GPU.
 	add("namedIsolation", `variables.named in variables.isolationOf ? variables.isolationOf[variables.named] : 0`)
 	add("namedGPU", `variables.named in variables.gpuOf && variables.gpuOf[variables.named]`)
@@ -364,25 +435,31 @@ func (g *generator) variables() []admissionregistrationv1.Variable {
 	return vars
 }
 
-func (g *generator) validations() []admissionregistrationv1.Validation {
+// validations judge the Pod; for a workload's template, a missing class is fine while one is
+// available (its Pods get it injected; templates are never mutated).
+func (g *generator) validations(src podSource) []admissionregistrationv1.Validation {
+	missing := `!variables.hasRequirement || variables.named != ""`
+	if src.spec != podObject.spec {
+		missing = `!variables.hasRequirement || variables.named != "" || size(variables.available) > 0`
+	}
 	return []admissionregistrationv1.Validation{
 		{
-			Expression: `!variables.hasRequirement || variables.named != ""`,
+			Expression: missing,
 			MessageExpression: `size(variables.available) > 0 ?
-  "pod rejected: " + variables.sources.join(" and ") + ", which needs " + variables.requirementText + "; spec.runtimeClassName is not set; set it to \"" + variables.available[0] + "\" (the MutatingAdmissionPolicy ` + PolicyName + ` does this)" :
-  "pod rejected: " + variables.sources.join(" and ") + ", which needs " + variables.requirementText + ", but no runtime class that provides it is available (" + (size(variables.candidates) > 0 ? variables.candidates.join(", ") + ": not available in ` + ParamsName + `" : "no class in data.config.classes provides it") + "); install the runtime on a node and make it advertise the handler, or create the RuntimeClass"`,
+  variables.prefix + variables.sources.join(" and ") + ", which needs " + variables.requirementText + "; spec.runtimeClassName is not set; set it to \"" + variables.available[0] + "\" (the MutatingAdmissionPolicy ` + PolicyName + ` does this)" :
+  variables.prefix + variables.sources.join(" and ") + ", which needs " + variables.requirementText + ", but no runtime class that provides it is available (" + (size(variables.candidates) > 0 ? variables.candidates.join(", ") + ": not available in ` + ParamsName + `" : "no class in data.config.classes provides it") + "); install the runtime on a node and make it advertise the handler, or create the RuntimeClass"`,
 			Reason: ptr(metav1.StatusReasonForbidden),
 		},
 		{
 			// The webhook's own check that a named class can run Pods now: the parameter
 			// object says so for every RuntimeClass in the cluster.
 			Expression:        `variables.named == "" || params == null || !has(params.data) || !(variables.named in params.data) || params.data[variables.named] == "true"`,
-			MessageExpression: `"pod rejected: spec.runtimeClassName is \"" + variables.named + "\", but no Ready node runs that class's handler (` + ParamsName + ` says it is unavailable); run the handler on a node, or remove spec.runtimeClassName to let runtimeguard choose"`,
+			MessageExpression: `variables.prefix + "spec.runtimeClassName is \"" + variables.named + "\", but no Ready node runs that class's handler (` + ParamsName + ` says it is unavailable); run the handler on a node, or remove spec.runtimeClassName to let runtimeguard choose"`,
 			Reason:            ptr(metav1.StatusReasonForbidden),
 		},
 		{
 			Expression:        `variables.named == "" || size(variables.unmet) == 0`,
-			MessageExpression: `"pod rejected: " + variables.unmet.join(" and ") + " (" + (variables.suggested != "" ? "runtime class \"" + variables.suggested + "\" or stronger" : "no runtime class in data.config.classes provides it") + "); spec.runtimeClassName is \"" + variables.named + "\"; " + (variables.suggested != "" ? "remove spec.runtimeClassName to let runtimeguard choose, or set it to \"" + variables.suggested + "\"" : "describe a class that provides it in data.config.classes")`,
+			MessageExpression: `variables.prefix + variables.unmet.join(" and ") + " (" + (variables.suggested != "" ? "runtime class \"" + variables.suggested + "\" or stronger" : "no runtime class in data.config.classes provides it") + "); spec.runtimeClassName is \"" + variables.named + "\"; " + (variables.suggested != "" ? "remove spec.runtimeClassName to let runtimeguard choose, or set it to \"" + variables.suggested + "\"" : "describe a class that provides it in data.config.classes")`,
 			Reason:            ptr(metav1.StatusReasonForbidden),
 		},
 	}
@@ -420,6 +497,10 @@ func sortedKeys(m map[string]string) []string {
 func (b *Bundle) YAML() ([]byte, error) {
 	objs := []any{b.Validating}
 	for _, binding := range b.ValidatingBindings {
+		objs = append(objs, binding)
+	}
+	objs = append(objs, b.Workloads)
+	for _, binding := range b.WorkloadsBindings {
 		objs = append(objs, binding)
 	}
 	objs = append(objs, b.Mutating, b.MutatingBinding)
