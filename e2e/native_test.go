@@ -146,4 +146,3 @@ func waitInjected(t *testing.T, c client.Client, class string) {
 		t.Fatalf("waiting for untrusted pods to get %s: %v (last: %s)", class, err, last)
 	}
 }
-

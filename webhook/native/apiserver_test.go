@@ -105,7 +105,7 @@ func TestInKubeAPIServer(t *testing.T) {
 		}
 		cron := &batchv1.CronJob{
 			ObjectMeta: metav1.ObjectMeta{Name: "nightly", Namespace: "payments"},
-			Spec: batchv1.CronJobSpec{Schedule: "0 3 * * *", JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: podTemplate("gvisor", corev1.RestartPolicyNever)}}},
+			Spec:       batchv1.CronJobSpec{Schedule: "0 3 * * *", JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: podTemplate("gvisor", corev1.RestartPolicyNever)}}},
 		}
 		if err := c.Create(ctx, cron); err == nil || !strings.Contains(err.Error(), `cronjob "nightly": its pods would be rejected: `) {
 			t.Errorf("cronjob: error %v, want it denied", err)
