@@ -3,6 +3,7 @@ package native
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,6 +13,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
+
+	"github.com/runtimeguard/runtimeguard/webhook/policy"
 )
 
 // Names of the generated objects.
@@ -72,25 +75,8 @@ var Always = []string{
 }
 
 type config struct {
-	Traits  map[string]trait `json:"traits"`
-	Classes []class          `json:"classes"`
-}
-
-type trait struct {
-	NamespaceLabels   map[string]string `json:"namespace_labels"`
-	PodLabels         map[string]string `json:"pod_labels"`
-	ExtendedResources []string          `json:"extended_resources"`
-	DeviceClasses     []string          `json:"device_classes"`
-	Requires          struct {
-		Isolation int  `json:"isolation"`
-		GPU       bool `json:"gpu"`
-	} `json:"requires"`
-}
-
-type class struct {
-	Name      string `json:"name"`
-	Isolation int    `json:"isolation"`
-	GPU       bool   `json:"gpu"`
+	Traits  map[string]policy.Trait `json:"traits"`
+	Classes []policy.ClassDef       `json:"classes"`
 }
 
 // Generate builds the native policies from the policy data (the document whose "config" the
@@ -296,7 +282,7 @@ func ptr[T any](v T) *T { return &v }
 type generator struct {
 	cfg         config
 	traits      []string
-	ranked      []class
+	ranked      []policy.ClassDef
 	limitations []string
 }
 
@@ -316,7 +302,7 @@ func (g *generator) prepare() {
 	// The price order of runtimeguard.rego's ranked: classes without a GPU first, then lowest
 	// isolation, then data order.
 	g.ranked = slices.Clone(g.cfg.Classes)
-	slices.SortStableFunc(g.ranked, func(a, b class) int {
+	slices.SortStableFunc(g.ranked, func(a, b policy.ClassDef) int {
 		if a.GPU != b.GPU {
 			if a.GPU {
 				return 1
@@ -369,12 +355,12 @@ func (g *generator) variables(src podSource) []admissionregistrationv1.Variable 
 	for i, name := range g.traits {
 		t := g.cfg.Traits[name]
 		var parts []string
-		for _, k := range sortedKeys(t.NamespaceLabels) {
+		for _, k := range slices.Sorted(maps.Keys(t.NamespaceLabels)) {
 			v := t.NamespaceLabels[k]
 			parts = append(parts, fmt.Sprintf(`(%s in variables.namespaceLabels && variables.namespaceLabels[%s] == %s ? ["namespace \"" + namespaceObject.metadata.name + "\" is " + %s] : [])`,
 				q(k), q(k), q(v), q(k+"="+v)))
 		}
-		for _, k := range sortedKeys(t.PodLabels) {
+		for _, k := range slices.Sorted(maps.Keys(t.PodLabels)) {
 			v := t.PodLabels[k]
 			parts = append(parts, fmt.Sprintf(`(%s in variables.podLabels && variables.podLabels[%s] == %s ? [%s] : [])`,
 				q(k), q(k), q(v), q("pod label "+k+"="+v)))
@@ -466,7 +452,7 @@ func (g *generator) validations(src podSource) []admissionregistrationv1.Validat
 }
 
 // needsText is runtimeguard.rego's needs_text: what one trait needs, in the denials' words.
-func needsText(t trait) string {
+func needsText(t policy.Trait) string {
 	switch {
 	case t.Requires.Isolation > 0 && t.Requires.GPU:
 		return fmt.Sprintf("isolation >= %d and a GPU runtime", t.Requires.Isolation)
@@ -481,15 +467,6 @@ func orFalse(terms []string) string {
 		return "false"
 	}
 	return strings.Join(terms, " || ")
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // YAML is the bundle as one multi-document YAML stream, in the order kubectl should apply it

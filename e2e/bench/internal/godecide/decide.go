@@ -22,24 +22,11 @@ import (
 	"github.com/runtimeguard/runtimeguard/webhook/policy"
 )
 
-// Trait is one entry of data.config.traits.
-type Trait struct {
-	NamespaceLabels   map[string]string `json:"namespace_labels"`
-	PodLabels         map[string]string `json:"pod_labels"`
-	ExtendedResources []string          `json:"extended_resources"`
-	DeviceClasses     []string          `json:"device_classes"`
-	Requires          struct {
-		Isolation int  `json:"isolation"`
-		GPU       bool `json:"gpu"`
-	} `json:"requires"`
-}
-
-// ClassDef is one entry of data.config.classes.
-type ClassDef struct {
-	Name      string `json:"name"`
-	Isolation int    `json:"isolation"`
-	GPU       bool   `json:"gpu"`
-}
+// Trait and ClassDef are the entries of data.config.traits and data.config.classes.
+type (
+	Trait    = policy.Trait
+	ClassDef = policy.ClassDef
+)
 
 // Policy is data.config, prepared for deciding.
 type Policy struct {
