@@ -218,16 +218,21 @@ func TestPlacementWarnModeAdmitsAnUnreachablePodWhichThenStaysPending(t *testing
 	if msg := failed[0].Message; !strings.Contains(msg, "didn't match Pod's node affinity/selector") {
 		t.Errorf("FailedScheduling %q does not blame the node selector", msg)
 	}
+	// The scheduler records the event and writes the Pod's PodScheduled condition separately:
+	// wait for the condition rather than read the Pod once.
 	got := &corev1.Pod{}
-	if err := s.client.Get(ctx, client.ObjectKeyFromObject(p), got); err != nil {
-		t.Fatal(err)
-	}
 	scheduled := corev1.PodCondition{}
-	for _, c := range got.Status.Conditions {
-		if c.Type == corev1.PodScheduled {
-			scheduled = c
+	_ = controlplane.Wait(ctx, bindTimeout, func(ctx context.Context) (bool, error) {
+		if err := s.client.Get(ctx, client.ObjectKeyFromObject(p), got); err != nil {
+			return false, err
 		}
-	}
+		for _, c := range got.Status.Conditions {
+			if c.Type == corev1.PodScheduled {
+				scheduled = c
+			}
+		}
+		return scheduled.Status != "", nil
+	})
 	if got.Spec.NodeName != "" || got.Status.Phase != corev1.PodPending ||
 		scheduled.Status != corev1.ConditionFalse || scheduled.Reason != corev1.PodReasonUnschedulable {
 		t.Errorf("pod after FailedScheduling: nodeName %q, phase %s, PodScheduled %s/%s; want unbound, Pending, False/Unschedulable",
