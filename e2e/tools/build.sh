@@ -22,7 +22,7 @@ ETCD_VERSION=v3.7.3
 OPA_VERSION=v1.22.3
 HELM_VERSION=v3.22.0
 CERT_MANAGER_VERSION=v1.21.2
-# A real node (issue 15; /work/shared/README.md "A real node" lists the traps behind these choices).
+# A real node (issue 15; its probe notes list the traps behind these choices).
 CONTAINERD_VERSION=v2.4.2
 GVISOR_VERSION=v0.0.0-20260905035102-160fafc42237 # the Go-buildable tree (gVisor's "go" branch)
 CRICTL_VERSION=v1.37.0
