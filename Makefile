@@ -42,6 +42,10 @@ build: ## Build bin/runtimeguard (static, like the image), stamped with VERSION 
 tools: ## Build the pinned control plane, opa, helm and cert-manager into bin/ (cold: ~25 min on 2 cores).
 	e2e/tools/build.sh all
 
+.PHONY: node-tools
+node-tools: ## Build a real node's runtime into bin/: containerd, runc, gVisor, crictl, offline images (not in `make test`; smoke: e2e/tools/node-smoke.sh).
+	e2e/tools/build.sh --for node-tools
+
 .PHONY: dev-certs
 dev-certs: build ## Write a throwaway CA and serving certificate into bin/dev-certs.
 	$(BIN)/runtimeguard dev-certs --dir $(BIN)/dev-certs

@@ -6,6 +6,9 @@
 #                                          e2e, unit, lint, opa-test, bench): what `make ENTRY` runs
 #        e2e/tools/build.sh --list ENTRY    print those tools, one per line, and build nothing
 #        e2e/tools/build.sh [kube|etcd|opa|helm|certmanager|all]...
+#        e2e/tools/build.sh node                 a real node's runtime, not in `all` (issue 15):
+#                                                containerd, runc, gVisor, crictl + offline images
+#        e2e/tools/build.sh [containerd|runc|gvisor|crictl|kubelet|node-images]...
 # With TOOLS_DRY_RUN=1 nothing is built or copied: each module is reported as fresh, cached or
 # to build, followed by "provides <binary>" lines (e2e/tools's check reads them).
 set -euo pipefail
@@ -19,6 +22,15 @@ ETCD_VERSION=v3.7.3
 OPA_VERSION=v1.22.3
 HELM_VERSION=v3.22.0
 CERT_MANAGER_VERSION=v1.21.2
+# A real node (issue 15; its probe notes list the traps behind these choices).
+CONTAINERD_VERSION=v2.4.2
+GVISOR_VERSION=v0.0.0-20260905035102-160fafc42237 # the Go-buildable tree (gVisor's "go" branch)
+CRICTL_VERSION=v1.37.0
+# runc is Debian's package, not a Go build: runc needs cgo + libseccomp, Debian's links the host's
+# libseccomp2. The version must be one apt can still download (bookworm and its security suite).
+RUNC_DEB_VERSION=1.1.5+ds1-1+deb12u1
+BUSYBOX_DEB_VERSION=1:1.35.0-4+deb12u1+b1
+PAUSE_IMAGE=registry.k8s.io/pause:3.10.2 # containerd v2.4's default sandbox image: never pulled
 
 # Built binaries are also kept in a cache under $HOME keyed by tool and version, so a fresh
 # clone on the same machine (CI) copies them instead of relinking 170 MB binaries.
@@ -30,11 +42,11 @@ fresh() {
 	local name=$1 version=$2; shift 2
 	local ok=1
 	if [ "$(cat "$bin/.$name.version" 2>/dev/null)" = "$version" ]; then
-		for f in "$@"; do [ -x "$bin/$f" ] || ok=0; done
+		for f in "$@"; do have "$bin/$f" || ok=0; done
 		[ $ok = 1 ] && return 0
 	fi
 	local dir=$cache/$name-$version
-	for f in "$@"; do [ -x "$dir/$f" ] || return 1; done
+	for f in "$@"; do have "$dir/$f" || return 1; done
 	for f in "$@"; do cp "$dir/$f" "$bin/$f.tmp" && mv "$bin/$f.tmp" "$bin/$f"; done
 	echo "$version" >"$bin/.$name.version"
 	step "$name $version: copied from $dir"
@@ -47,6 +59,8 @@ stamp() {
 	mkdir -p "$dir"
 	for f in "$@"; do cp "$bin/$f" "$dir/$f.tmp" && mv "$dir/$f.tmp" "$dir/$f"; done
 }
+# have FILE: an executable, or an image archive (*.tar).
+have() { case $1 in *.tar) [ -f "$1" ] ;; *) [ -x "$1" ] ;; esac; }
 step() { printf '==> %s\n' "$*" >&2; }
 
 # run_with_progress LABEL CMD...: prints a heartbeat every 30 s, since a cold Kubernetes build
@@ -108,6 +122,108 @@ build_certmanager() {
 	stamp certmanager "$CERT_MANAGER_VERSION" cert-manager-lite
 }
 
+build_containerd() {
+	if fresh containerd "$CONTAINERD_VERSION" containerd containerd-shim-runc-v2 ctr; then return; fi
+	step "building containerd, containerd-shim-runc-v2, ctr $CONTAINERD_VERSION (cold: ~4-7 min on 2 busy cores)"
+	local m=github.com/containerd/containerd/v2
+	# Static and without the snapshotters that need cgo or kernel headers (overlayfs and native stay).
+	run_with_progress containerd env GOBIN="$bin" CGO_ENABLED=0 go install -trimpath -tags 'no_btrfs no_devmapper no_zfs' \
+		-ldflags "-s -w -X $m/version.Version=$CONTAINERD_VERSION" \
+		"$m/cmd/containerd@$CONTAINERD_VERSION" "$m/cmd/containerd-shim-runc-v2@$CONTAINERD_VERSION" "$m/cmd/ctr@$CONTAINERD_VERSION"
+	stamp containerd "$CONTAINERD_VERSION" containerd containerd-shim-runc-v2 ctr
+}
+
+build_gvisor() {
+	local patch=$root/e2e/tools/gvisor-shim-oom.patch
+	# The patch is part of the version: editing it rebuilds.
+	local version=$GVISOR_VERSION+patch.$(sha256sum "$patch" | cut -c1-12)
+	if fresh gvisor "$version" runsc containerd-shim-runsc-v1; then return; fi
+	step "building runsc, containerd-shim-runsc-v1 $GVISOR_VERSION with $(basename "$patch") (cold: ~5 min, 0.8 GB)"
+	local src
+	src=$(cd / && go mod download -json "gvisor.dev/gvisor@$GVISOR_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+	[ -n "$src" ] || { echo "go mod download gave no directory for gvisor.dev/gvisor@$GVISOR_VERSION" >&2; return 1; }
+	# The module cache is read-only: patch a copy.
+	local work
+	work=$(mktemp -d "${TMPDIR:-/tmp}/gvisor-src.XXXXXX")
+	cp -r "$src/." "$work/" && chmod -R u+w "$work"
+	if ! patch -s -p1 -d "$work" <"$patch"; then
+		rm -rf "$work"
+		echo "$patch does not apply to gvisor.dev/gvisor@$GVISOR_VERSION: update it for the new version" >&2
+		return 1
+	fi
+	local rc=0
+	(cd "$work" && run_with_progress gvisor env CGO_ENABLED=0 go build -trimpath \
+		-ldflags "-s -w -X gvisor.dev/gvisor/runsc/version.version=$GVISOR_VERSION" -o "$work/out/" ./runsc ./shim) || rc=$?
+	if [ $rc = 0 ]; then
+		cp "$work/out/runsc" "$bin/runsc" && cp "$work/out/shim" "$bin/containerd-shim-runsc-v1" || rc=$?
+	fi
+	rm -rf "$work"
+	[ $rc = 0 ] || return $rc
+	stamp gvisor "$version" runsc containerd-shim-runsc-v1
+}
+
+build_crictl() {
+	if fresh crictl "$CRICTL_VERSION" crictl; then return; fi
+	step "building crictl $CRICTL_VERSION (cold: ~3 min, ~1.5 after containerd)"
+	run_with_progress crictl env GOBIN="$bin" CGO_ENABLED=0 go install -trimpath \
+		-ldflags "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=$CRICTL_VERSION" "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION"
+	stamp crictl "$CRICTL_VERSION" crictl
+}
+
+# deb_extract PACKAGE VERSION DIR: Debian's package, unpacked into DIR (nothing is installed).
+deb_extract() {
+	local pkg=$1 version=$2 dir=$3 dl
+	dl=$(mktemp -d "${TMPDIR:-/tmp}/deb.XXXXXX")
+	if ! (cd "$dl" && apt-get download -q -o APT::Sandbox::User=root "$pkg=$version" >/dev/null); then
+		rm -rf "$dl"
+		echo "apt-get download $pkg=$version failed: run apt-get update, or pin the version apt-cache policy $pkg offers" >&2
+		return 1
+	fi
+	dpkg -x "$dl"/*.deb "$dir"
+	rm -rf "$dl"
+}
+
+build_runc() {
+	if fresh runc "$RUNC_DEB_VERSION" runc; then return; fi
+	step "fetching Debian's runc $RUNC_DEB_VERSION (apt-get download + dpkg -x; needs the host's libseccomp2)"
+	local dir
+	dir=$(mktemp -d "${TMPDIR:-/tmp}/runc.XXXXXX")
+	deb_extract runc "$RUNC_DEB_VERSION" "$dir" || { rm -rf "$dir"; return 1; }
+	cp "$dir/usr/sbin/runc" "$bin/runc.tmp" && mv "$bin/runc.tmp" "$bin/runc"
+	rm -rf "$dir"
+	stamp runc "$RUNC_DEB_VERSION" runc
+}
+
+build_kubelet() {
+	if fresh kubelet "$KUBE_VERSION" kubelet; then return; fi
+	step "building kubelet $KUBE_VERSION (cold: ~11 min on 2 cores, 2.2 GB peak; ~1 min after build_kube, sharing its build cache)"
+	local minor=${KUBE_VERSION#v1.}; minor=${minor%%.*}
+	local ld="-s -w -X k8s.io/component-base/version.gitVersion=$KUBE_VERSION -X k8s.io/component-base/version.gitMajor=1"
+	ld+=" -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/client-go/pkg/version.gitVersion=$KUBE_VERSION"
+	(cd "$root/e2e/tools/kubelet" && run_with_progress kubelet go build -trimpath -ldflags "$ld" -o "$bin/" k8s.io/kubernetes/cmd/kubelet)
+	stamp kubelet "$KUBE_VERSION" kubelet
+}
+
+# Offline images (no registry is reachable): OCI archives for `ctr -n k8s.io images import`.
+build_node_images() {
+	# The image script is part of the version: editing it rebuilds.
+	local version=$KUBE_VERSION+busybox.${BUSYBOX_DEB_VERSION//[:+~]/_}+$(sha256sum "$root/e2e/tools/node-images.sh" | cut -c1-12)
+	if fresh node-images "$version" pause.oci.tar busybox.oci.tar; then return; fi
+	local pause_c
+	pause_c=$(cd / && go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')/build/pause/linux/pause.c
+	step "building images $PAUSE_IMAGE (gcc -static pause.c) and busybox $BUSYBOX_DEB_VERSION (Debian's busybox-static)"
+	local dir
+	dir=$(mktemp -d "${TMPDIR:-/tmp}/node-images.XXXXXX")
+	local rc=0
+	deb_extract busybox-static "$BUSYBOX_DEB_VERSION" "$dir/busybox" &&
+		"$root/e2e/tools/node-images.sh" "$pause_c" "$PAUSE_IMAGE" "$dir/busybox/bin/busybox" "$BUSYBOX_DEB_VERSION" "$bin" || rc=$?
+	rm -rf "$dir"
+	[ $rc = 0 ] || return $rc
+	stamp node-images "$version" pause.oci.tar busybox.oci.tar
+}
+
+build_node() { build_runc; build_containerd; build_crictl; build_gvisor; build_node_images; }
+
 # module_of BINARY: the pinned module (build_<module>) that builds BINARY.
 module_of() {
 	case $1 in
@@ -116,6 +232,12 @@ module_of() {
 	opa) echo opa ;;
 	helm) echo helm ;;
 	cert-manager-lite) echo certmanager ;;
+	containerd | containerd-shim-runc-v2 | ctr) echo containerd ;;
+	runsc | containerd-shim-runsc-v1) echo gvisor ;;
+	crictl) echo crictl ;;
+	runc) echo runc ;;
+	kubelet) echo kubelet ;;
+	pause.oci.tar | busybox.oci.tar) echo node-images ;;
 	*) echo "e2e/tools/tools.txt names $1, which no module here builds (add it to module_of in $0)" >&2; return 1 ;;
 	esac
 }
@@ -135,10 +257,10 @@ if [ "${TOOLS_DRY_RUN:-}" = 1 ]; then
 		local name=$1 version=$2; shift 2
 		local state=build
 		if [ "$(cat "$bin/.$name.version" 2>/dev/null)" = "$version" ]; then state=fresh; fi
-		for f in "$@"; do [ -x "$bin/$f" ] || state=build; done
+		for f in "$@"; do have "$bin/$f" || state=build; done
 		if [ $state = build ]; then
 			state=cached
-			for f in "$@"; do [ -x "$cache/$name-$version/$f" ] || state=build; done
+			for f in "$@"; do have "$cache/$name-$version/$f" || state=build; done
 		fi
 		echo "$name $version: $state"
 		for f in "$@"; do echo "provides $f"; done
@@ -165,7 +287,8 @@ done
 for t in "${targets[@]}"; do
 	case $t in
 	all) build_etcd; build_opa; build_kube; build_helm; [ -d "$root/e2e/tools/certmanager" ] && build_certmanager ;;
-	kube | etcd | opa | helm | certmanager) "build_$t" ;;
-	*) echo "unknown tool $t (want kube, etcd, opa, helm, certmanager, all)" >&2; exit 2 ;;
+	kube | etcd | opa | helm | certmanager | node | containerd | runc | gvisor | crictl | kubelet) "build_$t" ;;
+	node-images) build_node_images ;;
+	*) echo "unknown tool $t (want kube, etcd, opa, helm, certmanager, all, node, containerd, runc, gvisor, crictl, kubelet, node-images)" >&2; exit 2 ;;
 	esac
 done

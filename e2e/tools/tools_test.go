@@ -41,6 +41,9 @@ func TestEveryEntryPointBuildsTheToolsItResolves(t *testing.T) {
 		{tools.Lint, nil},
 		{tools.OPATest, nil},
 		{tools.Bench, nil},
+		// Built for a real node (issue 15), not run by any make target yet: only the check that
+		// make node-tools builds all it lists applies.
+		{nodeTools, nil},
 	} {
 		t.Run(string(tc.entry), func(t *testing.T) {
 			built, recipes, err := tools.MakeBuilds(string(tc.entry))
@@ -51,7 +54,7 @@ func TestEveryEntryPointBuildsTheToolsItResolves(t *testing.T) {
 			if tc.resolved != nil {
 				used = append(used, tc.resolved(t)...)
 			}
-			if len(used) == 0 && tc.entry != tools.Bench {
+			if len(used) == 0 && tc.entry != tools.Bench && tc.entry != nodeTools {
 				t.Fatalf("make %s resolves no tool: the check would prove nothing", tc.entry)
 			}
 			if missing := tools.Unbuilt(used, built); len(missing) > 0 {
@@ -71,6 +74,9 @@ func TestEveryEntryPointBuildsTheToolsItResolves(t *testing.T) {
 		})
 	}
 }
+
+// nodeTools is the entry point of `make node-tools`.
+const nodeTools tools.Entry = "node-tools"
 
 // unitTestTools returns the tools the unit tests resolve: the names passed to tools.ForTest
 // in every _test.go that `make unit` runs (all packages but e2e's suite and the tool modules).
