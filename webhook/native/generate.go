@@ -99,35 +99,13 @@ func Generate(data map[string]any, opts Options) (*Bundle, error) {
 	g.prepare()
 	variables := g.variables(podObject)
 	b := &Bundle{
-		Workloads: &admissionregistrationv1.ValidatingAdmissionPolicy{
-			TypeMeta:   metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "ValidatingAdmissionPolicy"},
-			ObjectMeta: metav1.ObjectMeta{Name: WorkloadsPolicyName},
-			Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
-				ParamKind:        &admissionregistrationv1.ParamKind{APIVersion: "v1", Kind: "ConfigMap"},
-				MatchConstraints: workloadWrites(),
-				// An UPDATE that leaves the Pod template alone (a scale, a status or label
-				// change) is not decided, as in the webhook.
-				MatchConditions: []admissionregistrationv1.MatchCondition{{
-					Name:       "creates-or-changes-the-template",
-					Expression: `request.operation == "CREATE" || (has(object.spec.jobTemplate) ? object.spec.jobTemplate.spec.template != oldObject.spec.jobTemplate.spec.template : object.spec.template != oldObject.spec.template)`,
-				}},
-				FailurePolicy: ptr(admissionregistrationv1.Fail),
-				Variables:     g.variables(workloadTemplate),
-				Validations:   g.validations(workloadTemplate),
-			},
-		},
-		Validating: &admissionregistrationv1.ValidatingAdmissionPolicy{
-			TypeMeta:   metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "ValidatingAdmissionPolicy"},
-			ObjectMeta: metav1.ObjectMeta{Name: PolicyName},
-			Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
-				ParamKind:        &admissionregistrationv1.ParamKind{APIVersion: "v1", Kind: "ConfigMap"},
-				MatchConstraints: podCreates(),
-				MatchConditions:  notMirror(),
-				FailurePolicy:    ptr(admissionregistrationv1.Fail),
-				Variables:        variables,
-				Validations:      g.validations(podObject),
-			},
-		},
+		// An UPDATE that leaves the Pod template alone (a scale, a status or label change) is
+		// not decided, as in the webhook.
+		Workloads: validatingPolicy(WorkloadsPolicyName, workloadWrites(), []admissionregistrationv1.MatchCondition{{
+			Name:       "creates-or-changes-the-template",
+			Expression: `request.operation == "CREATE" || (has(object.spec.jobTemplate) ? object.spec.jobTemplate.spec.template != oldObject.spec.jobTemplate.spec.template : object.spec.template != oldObject.spec.template)`,
+		}}, g.variables(workloadTemplate), g.validations(workloadTemplate)),
+		Validating: validatingPolicy(PolicyName, podCreates(), notMirror(), variables, g.validations(podObject)),
 		Mutating: &admissionregistrationv1.MutatingAdmissionPolicy{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "MutatingAdmissionPolicy"},
 			ObjectMeta: metav1.ObjectMeta{Name: PolicyName},
@@ -164,17 +142,14 @@ func Generate(data map[string]any, opts Options) (*Bundle, error) {
 	// Without the parameter object every class counts as unavailable: Pods that need a class
 	// are denied (saying so), the others are untouched. Deny here would block every Pod.
 	allow := admissionregistrationv1.AllowAction
-	b.ValidatingBindings = []*admissionregistrationv1.ValidatingAdmissionPolicyBinding{
-		vapBinding(PolicyName+"-enforce", opts.Namespace, enforced, enforcedValues, admissionregistrationv1.Deny, paramRef(allow)),
-		vapBinding(PolicyName+"-warn", opts.Namespace, warned, warnedValues, admissionregistrationv1.Warn, paramRef(allow)),
+	// Each validating policy is bound twice: Deny where enforced, Warn where in warn mode.
+	bind := func(policy string) []*admissionregistrationv1.ValidatingAdmissionPolicyBinding {
+		return []*admissionregistrationv1.ValidatingAdmissionPolicyBinding{
+			vapBinding(policy, "-enforce", opts.Namespace, enforced, enforcedValues, admissionregistrationv1.Deny, paramRef(allow)),
+			vapBinding(policy, "-warn", opts.Namespace, warned, warnedValues, admissionregistrationv1.Warn, paramRef(allow)),
+		}
 	}
-	b.WorkloadsBindings = []*admissionregistrationv1.ValidatingAdmissionPolicyBinding{
-		vapBinding(WorkloadsPolicyName+"-enforce", opts.Namespace, enforced, enforcedValues, admissionregistrationv1.Deny, paramRef(allow)),
-		vapBinding(WorkloadsPolicyName+"-warn", opts.Namespace, warned, warnedValues, admissionregistrationv1.Warn, paramRef(allow)),
-	}
-	for _, binding := range b.WorkloadsBindings {
-		binding.Spec.PolicyName = WorkloadsPolicyName
-	}
+	b.ValidatingBindings, b.WorkloadsBindings = bind(PolicyName), bind(WorkloadsPolicyName)
 	b.MutatingBinding = &admissionregistrationv1.MutatingAdmissionPolicyBinding{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "MutatingAdmissionPolicyBinding"},
 		ObjectMeta: metav1.ObjectMeta{Name: PolicyName},
@@ -262,12 +237,32 @@ func exemptions(namespace string, op metav1.LabelSelectorOperator, values []stri
 	}}
 }
 
-func vapBinding(name, namespace string, op metav1.LabelSelectorOperator, values []string, action admissionregistrationv1.ValidationAction, ref *admissionregistrationv1.ParamRef) *admissionregistrationv1.ValidatingAdmissionPolicyBinding {
+// validatingPolicy is one of the generated ValidatingAdmissionPolicies: parameters from the
+// ConfigMap, failing closed on an error.
+func validatingPolicy(name string, match *admissionregistrationv1.MatchResources, conditions []admissionregistrationv1.MatchCondition,
+	variables []admissionregistrationv1.Variable, validations []admissionregistrationv1.Validation) *admissionregistrationv1.ValidatingAdmissionPolicy {
+	return &admissionregistrationv1.ValidatingAdmissionPolicy{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "ValidatingAdmissionPolicy"},
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
+			ParamKind:        &admissionregistrationv1.ParamKind{APIVersion: "v1", Kind: "ConfigMap"},
+			MatchConstraints: match,
+			MatchConditions:  conditions,
+			FailurePolicy:    ptr(admissionregistrationv1.Fail),
+			Variables:        variables,
+			Validations:      validations,
+		},
+	}
+}
+
+// vapBinding binds policy (named policy+suffix) in the namespaces the exemptions and the
+// enforcement label select.
+func vapBinding(policy, suffix, namespace string, op metav1.LabelSelectorOperator, values []string, action admissionregistrationv1.ValidationAction, ref *admissionregistrationv1.ParamRef) *admissionregistrationv1.ValidatingAdmissionPolicyBinding {
 	return &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "ValidatingAdmissionPolicyBinding"},
-		ObjectMeta: metav1.ObjectMeta{Name: name},
+		ObjectMeta: metav1.ObjectMeta{Name: policy + suffix},
 		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{
-			PolicyName:        PolicyName,
+			PolicyName:        policy,
 			ParamRef:          ref,
 			MatchResources:    &admissionregistrationv1.MatchResources{NamespaceSelector: exemptions(namespace, op, values)},
 			ValidationActions: []admissionregistrationv1.ValidationAction{action},
