@@ -64,8 +64,9 @@ func (h *pipelineHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	gvk, uid = in.gvk, in.req.UID
 	rv := h.p.run(r.Context(), in.req, in.pod, false, h.face)
 	key := memoKey{face: h.face, mode: rv.mode, v1beta1: gvk == admissionReviewV1beta1Kind}
-	if rv.answer == nil && rv.decision != nil {
+	if rv.answer == nil && rv.decision != nil && !rv.decision.PerNode() {
 		key.decision = rv.decision
+		key.node = policy.PinnedNode(rv.pod)
 		if a := h.p.answers.get(key); a != nil {
 			h.p.observe(h.face.String(), rv, a.record)
 			a.write(w, uid)
@@ -106,9 +107,11 @@ func (f face) String() string {
 // memoKey names one encoded answer: what an answer follows from is in the decision's cache key
 // (the Pod's class, its placement, the labels the policy reads) or generation (policy, cluster
 // snapshot), plus the enforcement mode (a namespace label the policy need not read), which face
-// answered and in which version.
+// answered and in which version, and the node the Pod is bound or pinned to: Pods on lookalike
+// nodes share a decision (policy.NodePlaceholder), but answers worded in Go name the node.
 type memoKey struct {
 	decision *policy.Decision
+	node     string
 	face     face
 	mode     Enforcement
 	v1beta1  bool

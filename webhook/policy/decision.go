@@ -20,6 +20,9 @@ type Decision struct {
 	// Conflicts are the keys where the named class's scheduling.nodeSelector contradicts the
 	// Pod's nodeSelector (the policy's selector_conflicts): the Rego finds them, Go words the denial.
 	Conflicts []Conflict `json:"conflicts"`
+
+	// perNode: see PerNode.
+	perNode bool
 }
 
 // Conflict is one nodeSelector key the class and the Pod want different values for.

@@ -111,7 +111,7 @@ func prepare(ctx context.Context, set *Set, query string) (rego.PreparedEvalQuer
 		rego.Capabilities(Capabilities()),
 		rego.StrictBuiltinErrors(true),
 		rego.SetRegoVersion(ast.RegoV1),
-		rego.Store(inmem.NewFromObject(data)),
+		rego.Store(inmem.NewFromObjectWithOpts(data, inmem.OptReturnASTValuesOnRead(true))),
 	}
 	for _, m := range set.Modules {
 		opts = append(opts, rego.ParsedModule(m))
@@ -176,8 +176,25 @@ type Request struct {
 
 // Decide evaluates the policy for req, serving repeated inputs from the cache; cacheHit says
 // whether the cache answered. The returned Decision is shared: callers must not modify it.
+// A Pod bound or pinned to one node is decided with the node's name hidden (pinned.go), so
+// Pods on nodes that look alike to the policy share a decision.
 func (e *Engine) Decide(ctx context.Context, req Request) (d *Decision, cacheHit bool, err error) {
 	prog := e.current.Load()
+	node := ""
+	if !prog.reads.PodNodeName {
+		name := PinnedNode(req.Pod)
+		if masked, ok := maskNode(req, name); ok {
+			req, node = masked, name
+		}
+	}
+	d, cacheHit, err = e.decide(ctx, prog, req)
+	if err != nil || node == "" {
+		return d, cacheHit, err
+	}
+	return d.withNode(node), cacheHit, nil
+}
+
+func (e *Engine) decide(ctx context.Context, prog *program, req Request) (d *Decision, cacheHit bool, err error) {
 	in := prog.reads.project(ctx, req)
 	buf := keyBuffers.Get().(*[]byte)
 	defer keyBuffers.Put(buf)

@@ -18,6 +18,9 @@ type Reads struct {
 	// PodGenerateName says whether the policy reads input.pod.generateName, which is unique per
 	// Indexed Job Pod and per CronJob run (pod_fields: [generateName]).
 	PodGenerateName bool
+	// PodNodeName says whether the policy compares node names (pod_fields: [nodeName]). When
+	// it does not, the node a Pod is bound or pinned to is given as NodePlaceholder (pinned.go).
+	PodNodeName bool
 }
 
 // KeySet is a set of label or annotation keys: exact keys, and prefixes (keys ending in "/").
@@ -72,7 +75,7 @@ func (s *KeySet) add(key string) {
 var readsFields = []string{"pod_labels", "namespace_labels", "pod_annotations", "namespace_annotations", "pod_fields"}
 
 // podFields are the input.pod fields given only when declared in pod_fields.
-var podFields = []string{"generateName"}
+var podFields = []string{"generateName", "nodeName"}
 
 // readsOf reads data.config.reads: an object of entries, one per policy module that reads
 // labels or annotations (so that layered data files merge instead of conflicting), each with
@@ -83,7 +86,7 @@ func readsOf(data map[string]any) (*Reads, error) {
 	raw, declared := config["reads"]
 	if !declared {
 		all := KeySet{all: true}
-		return &Reads{all, all, all, all, true}, nil
+		return &Reads{PodLabels: all, NamespaceLabels: all, PodAnnotations: all, NamespaceAnnotations: all, PodGenerateName: true, PodNodeName: true}, nil
 	}
 	entries, ok := raw.(map[string]any)
 	if !ok {
@@ -107,10 +110,14 @@ func readsOf(data map[string]any) (*Reads, error) {
 			}
 			if field == "pod_fields" {
 				for i, k := range keys {
-					if k != "generateName" {
+					switch k {
+					case "generateName":
+						r.PodGenerateName = true
+					case "nodeName":
+						r.PodNodeName = true
+					default:
 						return nil, fmt.Errorf("data.config.reads.%s.pod_fields[%d] is not a field runtimeguard gives only on request: the fields are %s", name, i, strings.Join(podFields, ", "))
 					}
-					r.PodGenerateName = true
 				}
 				continue
 			}
