@@ -22,22 +22,37 @@ decision := {
 
 # trait_sources[trait] holds, for each trait the Pod has, where that trait came from.
 trait_sources[trait] contains sprintf("namespace %q is %s=%s", [input.namespace.name, key, value]) if {
-	some trait, def in data.config.traits
-	some key, value in def.namespace_labels
-	input.namespace.labels[key] == value
+	some key, value in input.namespace.labels
+	some trait in namespace_label_traits[key][value]
 }
 
 trait_sources[trait] contains sprintf("pod label %s=%s", [key, value]) if {
-	some trait, def in data.config.traits
-	some key, value in def.pod_labels
-	input.pod.labels[key] == value
+	some key, value in input.pod.labels
+	some trait in pod_label_traits[key][value]
 }
 
 trait_sources[trait] contains sprintf("container %q requests %s", [c.name, resource]) if {
+	some c in all_containers
+	some resource, n in c.extendedResources
+	n > 0
+	some trait in resource_traits[resource]
+}
+
+# Which traits a label or a resource gives, looked up from the Pod's side: a Pod has few
+# labels under the keys the policy reads, so a miss walks those instead of every trait.
+namespace_label_traits[key][value] contains trait if {
+	some trait, def in data.config.traits
+	some key, value in def.namespace_labels
+}
+
+pod_label_traits[key][value] contains trait if {
+	some trait, def in data.config.traits
+	some key, value in def.pod_labels
+}
+
+resource_traits[resource] contains trait if {
 	some trait, def in data.config.traits
 	some resource in def.extended_resources
-	some c in all_containers
-	c.extendedResources[resource] > 0
 }
 
 # A resource claim gives a trait when it requests one of the trait's device_classes. Go resolved
@@ -137,7 +152,11 @@ selector_conflicts(name) := sort([{"key": key, "class_value": value, "pod_value"
 	pod_value != value
 ])
 
-conflicts_with_pod(name) if count(selector_conflicts(name)) > 0
+# The same test without building the list: usable() asks it of every candidate.
+conflicts_with_pod(name) if {
+	some key, value in input.cluster.runtimeClasses[name].nodeSelector
+	input.pod.nodeSelector[key] != value
+}
 
 # reach(name) says whether the class can run this Pod on a node the Pod can land on
 # (input.placement, computed by runtimeguard from the Pod's nodeName, nodeSelector, required
