@@ -141,7 +141,15 @@ ranked_classes := [{"name": name, "isolation": class_isolation(name), "gpu": cla
 
 # A class is a candidate when it meets the Pod's requirements (meets; false < true, so a class
 # without a GPU meets a Pod that needs none).
-candidates := [class.name | some class in ranked_classes; class.isolation >= required_isolation; class.gpu >= required_gpu]
+candidates := candidates_for[required_isolation][required_gpu]
+
+# candidates_for[isolation][gpu] lists the candidates for each requirement a Pod can have (the
+# isolation levels the traits name, or 0, with or without a GPU): built from data alone, so a
+# cache miss looks its list up instead of filtering the classes again.
+candidates_for[level][gpu] := [class.name | some class in ranked_classes; class.isolation >= level; class.gpu >= gpu] if {
+	some level in ({0} | {isolation | some isolation in trait_isolation_of})
+	some gpu in {false, true}
+}
 
 # selector_conflicts(name) lists the keys where a class's scheduling.nodeSelector contradicts
 # the Pod's own nodeSelector. The API server would reject that merge, so such a class is never
@@ -162,11 +170,7 @@ conflicts_with_pod(name) if {
 # (input.placement, computed by runtimeguard from the Pod's nodeName, nodeSelector, required
 # node affinity and tolerations plus the class's scheduling). Without it, the cluster-wide
 # availability.
-reach(name) := r if {
-	r := input.placement.classes[name]
-} else := r if {
-	r := input.cluster.runtimeClasses[name]
-} else := {}
+reach(name) := object.get(input, ["placement", "classes", name], object.get(input.cluster.runtimeClasses, name, {}))
 
 reach_detail(name) := object.get(reach(name), "detail", object.get(reach(name), "reason", ""))
 
