@@ -39,14 +39,27 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/runtimeguard/runtimeguard/e2e/controlplane"
+	"github.com/runtimeguard/runtimeguard/e2e/tools"
 )
 
-// Binaries are the files Start needs in Options.BinDir (e2e/tools/build.sh node kubelet).
-var Binaries = []string{"kubelet", "containerd", "containerd-shim-runc-v2", "ctr", "runc", "runsc",
-	"containerd-shim-runsc-v1", "crictl", "pause.oci.tar", "busybox.oci.tar"}
+// Executables and Images are the files Start needs in Options.BinDir (`make test-node`
+// builds them: e2e/tools/tools.txt, entry test-node).
+var (
+	Executables = []string{"kubelet", "containerd", "containerd-shim-runc-v2", "ctr", "runc", "runsc",
+		"containerd-shim-runsc-v1", "crictl"}
+	// Images are OCI archives imported into containerd: nothing is pulled.
+	Images = []string{"pause.oci.tar", "busybox.oci.tar"}
+)
+
+// ResolveTools resolves, through r, the executables of a node and of the control plane cp
+// (tools.txt must list them for r's entry point), and returns the directory holding them.
+func ResolveTools(r *tools.Resolver, cp controlplane.Options) (string, error) {
+	return r.Dir(append(cp.Binaries(), Executables...)...)
+}
 
 // Kernel tunables the kubelet sets to its defaults (pkg/kubelet/cm setupKernelTunables) unless
 // they already match: each is shadowed by a file in the run directory.
@@ -73,7 +86,8 @@ func DefaultHandlers() []Handler {
 
 // Options configures Start.
 type Options struct {
-	// ControlPlane is the API server the kubelet registers with.
+	// ControlPlane is the API server the kubelet registers with; it must run the node
+	// lifecycle controller (controlplane.Options.NodeLifecycle).
 	ControlPlane *controlplane.ControlPlane
 	// BinDir holds Binaries.
 	BinDir string
@@ -120,7 +134,7 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 		return nil, errors.New("node.Options.ControlPlane is required")
 	}
 	var missing []string
-	for _, b := range Binaries {
+	for _, b := range append(slices.Clone(Executables), Images...) {
 		if _, err := os.Stat(filepath.Join(o.BinDir, b)); err != nil {
 			missing = append(missing, b)
 		}
@@ -169,7 +183,29 @@ func Start(ctx context.Context, o Options) (n *Node, err error) {
 	if err := n.startKubelet(kubeconfig); err != nil {
 		return n, err
 	}
+	if err := n.setAddress(ctx); err != nil {
+		return n, err
+	}
 	return n, n.WaitReady(ctx, 2*time.Minute)
+}
+
+// setAddress gives the Node the address its kubelet listens on, 127.0.0.1, once registered.
+// The kubelet refuses to report a loopback node IP ("nodeIP can't be loopback address") and
+// then reports no address at all, so the API server could not reach it for logs and exec;
+// listening elsewhere would expose a kubelet that allows anonymous requests to the network.
+// This is the cloud controller's part with --cloud-provider=external: the kubelet, whose
+// address setter keeps failing, never overwrites it.
+func (n *Node) setAddress(ctx context.Context) error {
+	cs, err := kubernetes.NewForConfig(n.opts.ControlPlane.Config)
+	if err != nil {
+		return err
+	}
+	// No Hostname address: the API server prefers it, and no DNS resolves the node's name.
+	patch := `{"status":{"addresses":[{"type":"InternalIP","address":"127.0.0.1"}]}}`
+	return n.wait(ctx, n.kubelet, time.Minute, func() error {
+		_, err := cs.CoreV1().Nodes().Patch(ctx, n.Name, types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}, "status")
+		return err
+	})
 }
 
 func (n *Node) path(elem ...string) string { return filepath.Join(append([]string{n.Dir}, elem...)...) }
@@ -517,7 +553,8 @@ resolvConf: ""
 	return err
 }
 
-// WaitReady waits until the Node is Ready.
+// WaitReady waits until the Node is Ready and the node lifecycle controller has lifted the
+// not-ready taint the API server gave it at registration (until then nothing schedules there).
 func (n *Node) WaitReady(ctx context.Context, timeout time.Duration) error {
 	cs, err := kubernetes.NewForConfig(n.opts.ControlPlane.Config)
 	if err != nil {
@@ -531,6 +568,11 @@ func (n *Node) WaitReady(ctx context.Context, timeout time.Duration) error {
 		for _, c := range node.Status.Conditions {
 			if c.Type == corev1.NodeReady {
 				if c.Status == corev1.ConditionTrue {
+					for _, t := range node.Spec.Taints {
+						if t.Key == corev1.TaintNodeNotReady {
+							return fmt.Errorf("node %s is Ready but still has the taint %s (is the node lifecycle controller running? controlplane.Options.NodeLifecycle)", n.Name, t.ToString())
+						}
+					}
 					return nil
 				}
 				return fmt.Errorf("node %s: Ready=%s: %s", n.Name, c.Status, c.Message)

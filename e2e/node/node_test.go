@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -22,9 +23,6 @@ import (
 // missing tool is a failure.
 const EnvVar = "RUNTIMEGUARD_NODE_E2E"
 
-// hostPaths are where a kubelet or containerd writes by default: none may appear.
-var hostPaths = []string{"/var/lib/kubelet", "/var/log/pods", "/var/log/containers", "/run/containerd", "/etc/containerd"}
-
 // TestNodeStartsReadyAndLeavesNothingBehind: the harness's own test. The kubelet registers,
 // the Node turns Ready reporting containerd's handlers, and after Stop no process, mount,
 // cgroup, host file or host sysctl value is left changed.
@@ -36,13 +34,19 @@ func TestNodeStartsReadyAndLeavesNothingBehind(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := tools.New(tools.Node, bin)
-	cp, err := controlplane.Start(controlplane.Options{Tools: r, LogDir: t.TempDir()})
+	cpOpts := controlplane.Options{Tools: tools.New(tools.Node, bin), NodeLifecycle: true, LogDir: t.TempDir()}
+	if _, err := node.ResolveTools(cpOpts.Tools, cpOpts); err != nil {
+		t.Fatal(err)
+	}
+	cp, err := controlplane.Start(cpOpts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cp.Stop() })
-	before := hostState(t)
+	before, err := node.HostState()
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	ctx := context.Background()
 	start := time.Now()
@@ -67,8 +71,18 @@ func TestNodeStartsReadyAndLeavesNothingBehind(t *testing.T) {
 	if want := []string{"kata-qemu", "runc", "runsc"}; !slices.Equal(handlers, want) {
 		t.Errorf("status.runtimeHandlers %v, want %v (containerd's config)", handlers, want)
 	}
+	if len(got.Spec.Taints) > 0 {
+		t.Errorf("the Ready node has taints %v, want none", got.Spec.Taints)
+	}
+	if a := got.Status.Addresses; len(a) == 0 || a[0] != (corev1.NodeAddress{Type: corev1.NodeInternalIP, Address: "127.0.0.1"}) {
+		t.Errorf("node addresses %v, want InternalIP 127.0.0.1 first (where the kubelet listens)", a)
+	}
 	if got.Status.NodeInfo.KubeletVersion != "v1.37.2" {
 		t.Errorf("kubelet version %q, want v1.37.2", got.Status.NodeInfo.KubeletVersion)
+	}
+	// The kubelet "fixed" the kernel tunables it wants: in the run directory's stand-ins.
+	if b, err := os.ReadFile(filepath.Join(n.Dir, "sysctl", "kernel.panic")); err != nil || strings.TrimSpace(string(b)) != "10" {
+		t.Errorf("the kubelet's kernel.panic stand-in holds %q (%v), want 10: did it write the host's?", b, err)
 	}
 	if err := n.Stop(); err != nil {
 		t.Errorf("Stop: %v", err)
@@ -76,25 +90,7 @@ func TestNodeStartsReadyAndLeavesNothingBehind(t *testing.T) {
 	if left := node.Leftovers(dir, cgroup); len(left) > 0 {
 		t.Errorf("left after Stop:\n%s", strings.Join(left, "\n"))
 	}
-	if after := hostState(t); !slices.Equal(after, before) {
-		t.Errorf("the host changed:\nbefore %q\nafter  %q", before, after)
+	if after, err := node.HostState(); err != nil || !slices.Equal(after, before) {
+		t.Errorf("the host changed:\nbefore %q\nafter  %q (%v)", before, after, err)
 	}
-}
-
-// hostState reads the kubelet's kernel tunables and which default paths exist.
-func hostState(t *testing.T) []string {
-	var out []string
-	for _, f := range []string{"vm/overcommit_memory", "vm/panic_on_oom", "kernel/panic", "kernel/panic_on_oops", "kernel/keys/root_maxkeys", "kernel/keys/root_maxbytes"} {
-		b, err := os.ReadFile(filepath.Join("/proc/sys", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, f+"="+strings.TrimSpace(string(b)))
-	}
-	for _, p := range hostPaths {
-		if _, err := os.Stat(p); err == nil {
-			out = append(out, p+" exists")
-		}
-	}
-	return out
 }

@@ -156,3 +156,25 @@ func Leftovers(dir, cgroup string) []string {
 	}
 	return out
 }
+
+// HostPaths are where a kubelet or containerd writes by default; the node must create none.
+var HostPaths = []string{"/var/lib/kubelet", "/var/log/pods", "/var/log/containers", "/run/containerd", "/etc/containerd"}
+
+// HostState is what a node could change on the host: the kernel tunables the kubelet sets,
+// and which of HostPaths exist. Compare it before Start and after Stop.
+func HostState() ([]string, error) {
+	var out []string
+	for _, f := range kubeletTunables {
+		b, err := os.ReadFile(filepath.Join("/proc/sys", f))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, f+"="+strings.TrimSpace(string(b)))
+	}
+	for _, p := range HostPaths {
+		if _, err := os.Stat(p); err == nil {
+			out = append(out, p+" exists")
+		}
+	}
+	return out, nil
+}
