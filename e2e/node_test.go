@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -71,6 +73,34 @@ func TestRealNode(t *testing.T) {
 		if err := harness.WaitForView(ctx, rn.webhook, viewTimeout, "the real node", want.Equal); err != nil {
 			t.Fatal(err)
 		}
+		// `runtimeguard inventory` reads the same: advertised by status, not by labels.
+		out, err := exec.Command(filepath.Join(s.root, "bin", "runtimeguard"), "inventory", "--kubeconfig", rn.cp.Kubeconfig, "-o", "json").Output()
+		if err != nil {
+			t.Fatalf("runtimeguard inventory: %v", err)
+		}
+		var inv struct {
+			Reporting int `json:"reportingHandlers"`
+			Classes   []struct {
+				Name         string `json:"name"`
+				ByStatus     int    `json:"advertisedByStatus"`
+				Usable       int    `json:"usable"`
+				Availability struct {
+					Available bool `json:"available"`
+				} `json:"availability"`
+			} `json:"runtimeClasses"`
+		}
+		if err := json.Unmarshal(out, &inv); err != nil {
+			t.Fatalf("runtimeguard inventory -o json: %v\n%s", err, out)
+		}
+		var rows []string
+		for _, c := range inv.Classes {
+			rows = append(rows, fmt.Sprintf("%s status=%d usable=%d available=%t", c.Name, c.ByStatus, c.Usable, c.Availability.Available))
+		}
+		wantRows := []string{"gvisor status=1 usable=1 available=true", "gvisor-nvidia status=0 usable=0 available=false",
+			"kata status=1 usable=1 available=true", "nvidia status=0 usable=0 available=false"}
+		if slices.Sort(rows); inv.Reporting != 1 || !slices.Equal(rows, wantRows) {
+			t.Errorf("runtimeguard inventory: %d nodes reporting handlers, classes %q; want 1 and %q", inv.Reporting, rows, wantRows)
+		}
 	})
 
 	t.Run("38 an untrusted pod gets gvisor and runs in gVisor, a plain one in runc", func(t *testing.T) {
@@ -92,6 +122,21 @@ func TestRealNode(t *testing.T) {
 			t.Errorf("plain pod's /proc/version %q, want the host's %q", got, host)
 		} else {
 			t.Logf("plain pod (class %q): %s", ptr.Deref(plain.Spec.RuntimeClassName, ""), got)
+		}
+	})
+
+	t.Run("38 volumes: a tmpfs the kubelet mounts is the container's", func(t *testing.T) {
+		// The kubelet and containerd share one mount namespace: a mount the kubelet makes for
+		// a volume (a memory emptyDir here; Secrets and token volumes are tmpfs too) is what
+		// runc bind-mounts into the container.
+		p := realNodePod(nsPlain, "")
+		p.Spec.Containers[0].Image = rn.node.BusyboxImage
+		p.Spec.Containers[0].Command = []string{"sh", "-c", "grep ' /scratch ' /proc/mounts"}
+		p.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "scratch", MountPath: "/scratch"}}
+		p.Spec.Volumes = []corev1.Volume{{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory}}}}
+		p = rn.createAndWait(t, p, corev1.PodSucceeded)
+		if got := rn.log(t, p); !strings.HasPrefix(got, "tmpfs /scratch tmpfs") {
+			t.Errorf("the container's mount of the memory emptyDir: %q, want a tmpfs at /scratch", got)
 		}
 	})
 
@@ -307,9 +352,16 @@ func realNodePod(ns, class string) *corev1.Pod {
 // until it reaches it.
 func (rn *realNode) runPod(t *testing.T, ns, class string, phase corev1.PodPhase) *corev1.Pod {
 	t.Helper()
-	ctx := context.Background()
 	p := realNodePod(ns, class)
 	p.Spec.Containers[0].Image = rn.node.BusyboxImage
+	return rn.createAndWait(t, p, phase)
+}
+
+// createAndWait creates p and, when phase is set, waits until it reaches it.
+func (rn *realNode) createAndWait(t *testing.T, p *corev1.Pod, phase corev1.PodPhase) *corev1.Pod {
+	t.Helper()
+	ctx := context.Background()
+	ns := p.Namespace
 	p, err := rn.cs.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatalf("creating a pod in %s: %v", ns, err)
