@@ -94,8 +94,11 @@ func allPIDs() []int {
 // ownedBy reports whether pid's command line names dir or it runs in a cgroup under cgroup.
 func ownedBy(pid int, dir, cgroup string) bool {
 	cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if strings.Contains(string(cmdline), dir) {
-		return true
+	for _, arg := range strings.Split(string(cmdline), "\x00") {
+		// Whole path components: /tmp/runtimeguard-node-1 must not match another run's -12.
+		if arg == dir || strings.Contains(arg, dir+"/") {
+			return true
+		}
 	}
 	cg, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
 	for _, line := range strings.Split(string(cg), "\n") {
@@ -143,7 +146,7 @@ func Leftovers(dir, cgroup string) []string {
 	}
 	if mi, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
 		for _, line := range strings.Split(string(mi), "\n") {
-			if strings.Contains(line, dir) {
+			if slices.ContainsFunc(strings.Fields(line), func(f string) bool { return f == dir || strings.HasPrefix(f, dir+"/") }) {
 				out = append(out, "mount left: "+line)
 			}
 		}
