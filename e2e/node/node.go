@@ -89,7 +89,7 @@ type Options struct {
 	// ControlPlane is the API server the kubelet registers with; it must run the node
 	// lifecycle controller (controlplane.Options.NodeLifecycle).
 	ControlPlane *controlplane.ControlPlane
-	// BinDir holds Binaries.
+	// BinDir holds Executables and Images (ResolveTools).
 	BinDir string
 	// Name is the Node's name (default: runtimeguard-node).
 	Name string
