@@ -36,6 +36,11 @@ type Options struct {
 	// ControllerManager starts kube-controller-manager with the deployment, replicaset, job and
 	// daemonset controllers. Default false.
 	ControllerManager bool
+	// NodeLifecycle runs kube-controller-manager's node lifecycle controller (alone unless
+	// ControllerManager is set), which lifts the not-ready taint the API server puts on every
+	// new Node once its kubelet reports Ready: needed with a real kubelet (e2e/node), not with
+	// Nodes the tests write. Default false.
+	NodeLifecycle bool
 	// Scheduler starts kube-scheduler, which binds Pods to the Nodes in the API. Default false.
 	Scheduler bool
 	// CRDDirs are installed at start (cert-manager's CRDs, for instance).
@@ -99,7 +104,7 @@ func RequireBinaries(binDir string, names ...string) error {
 // Binaries are the tools Start runs with these options.
 func (o Options) Binaries() []string {
 	need := []string{"etcd", "kube-apiserver"}
-	if o.ControllerManager {
+	if o.ControllerManager || o.NodeLifecycle {
 		need = append(need, "kube-controller-manager")
 	}
 	if o.Scheduler {
@@ -154,10 +159,17 @@ func Start(opts Options) (*ControlPlane, error) {
 		_ = cp.Stop()
 		return nil, err
 	}
+	var controllers []string
 	if opts.ControllerManager {
+		controllers = append(controllers, "deployment", "replicaset", "job", "daemonset", "garbagecollector")
+	}
+	if opts.NodeLifecycle {
+		controllers = append(controllers, "nodelifecycle")
+	}
+	if len(controllers) > 0 {
 		if cp.kcm, err = startComponent(opts.BinDir, opts.LogDir, "kube-controller-manager",
 			"--kubeconfig="+cp.Kubeconfig,
-			"--controllers=deployment,replicaset,job,daemonset,garbagecollector",
+			"--controllers="+strings.Join(controllers, ","),
 			"--leader-elect=false",
 			"--secure-port=0",
 			"--concurrent-deployment-syncs=10",

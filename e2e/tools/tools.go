@@ -31,6 +31,8 @@ const (
 	Lint    Entry = "lint"
 	OPATest Entry = "opa-test"
 	Bench   Entry = "bench"
+	// Node is `make test-node`: the e2e suite's tools plus a real node's (issue 15).
+	Node Entry = "test-node"
 )
 
 //go:embed tools.txt

@@ -12,7 +12,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/runtimeguard/runtimeguard/e2e/controlplane"
 	"github.com/runtimeguard/runtimeguard/e2e/harness"
+	"github.com/runtimeguard/runtimeguard/e2e/node"
 	"github.com/runtimeguard/runtimeguard/e2e/tools"
 )
 
@@ -36,6 +38,18 @@ func TestEveryEntryPointBuildsTheToolsItResolves(t *testing.T) {
 				t.Fatalf("the suite's resolution: %v", err)
 			}
 			return dry.Looked()
+		}},
+		{tools.Node, func(t *testing.T) []string {
+			// make test-node runs the e2e suite's TestMain, then a node and its control plane.
+			dry := tools.DryRun(tools.E2E, bin)
+			if _, err := harness.ResolveSuiteTools(dry); err != nil {
+				t.Fatalf("the suite's resolution: %v", err)
+			}
+			dryNode := tools.DryRun(tools.Node, bin)
+			if _, err := node.ResolveTools(dryNode, controlplane.Options{Scheduler: true, NodeLifecycle: true}); err != nil {
+				t.Fatalf("the node's resolution: %v", err)
+			}
+			return append(append(dry.Looked(), dryNode.Looked()...), node.Images...)
 		}},
 		{tools.Unit, unitTestTools},
 		{tools.Lint, nil},
