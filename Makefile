@@ -144,6 +144,11 @@ demo: build ## Start a local control plane with the webhook enforcing policy, ap
 	e2e/tools/build.sh --for demo
 	$(GO) run ./e2e/demo $(DEMO_ARGS)
 
+.PHONY: demo-node
+demo-node: build ## The demo on a real node: kubelet + containerd run an untrusted Pod in gVisor and print its kernel (root; builds the node tools, ~15 min cold).
+	e2e/tools/build.sh --for demo-node
+	$(GO) run ./e2e/demo -real-node
+
 .PHONY: bench
 bench: build ## Benchmarks: decision path, load generator vs Go baseline vs opa run --server, scaling, memory (docs/benchmarks.md).
 	e2e/tools/build.sh --for bench

@@ -8,6 +8,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -33,6 +34,18 @@ import (
 )
 
 func main() {
+	realNode := flag.Bool("real-node", false, "run the Pods on a real node (kubelet, containerd, runc, gVisor; root): make demo-node")
+	flag.Parse()
+	run := run
+	if *realNode {
+		run = func() error {
+			root, err := controlplane.RepoRoot()
+			if err != nil {
+				return err
+			}
+			return runRealNode(context.Background(), root)
+		}
+	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
@@ -107,12 +120,7 @@ func run() error {
 		}
 	}
 	kubectl := func(stdin string, args ...string) (string, error) {
-		cmd := exec.Command(kubectlPath, append([]string{"--kubeconfig", cp.Kubeconfig}, args...)...)
-		cmd.Stdin = strings.NewReader(stdin)
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		err := cmd.Run()
-		return strings.TrimSpace(out.String()), err
+		return runKubectl(kubectlPath, cp.Kubeconfig, stdin, args...)
 	}
 	out, _ := kubectl("", "get", "runtimeclasses,nodes", "-o", "custom-columns=KIND:.kind,NAME:.metadata.name,HANDLER:.handler,POOL:.metadata.labels.pool,RUNTIME-HANDLERS:.status.runtimeHandlers[*].name")
 	fmt.Println(indent(out))
@@ -214,6 +222,16 @@ func run() error {
 	}
 	step("stopping the webhook and the control plane")
 	return nil
+}
+
+// runKubectl runs kubectl against kubeconfig with stdin, returning its trimmed output.
+func runKubectl(path, kubeconfig, stdin string, args ...string) (string, error) {
+	cmd := exec.Command(path, append([]string{"--kubeconfig", kubeconfig}, args...)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return strings.TrimSpace(out.String()), err
 }
 
 func describe(p *corev1.Pod) string {

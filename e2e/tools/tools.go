@@ -33,6 +33,8 @@ const (
 	Bench   Entry = "bench"
 	// Node is `make test-node`: the e2e suite's tools plus a real node's (issue 15).
 	Node Entry = "test-node"
+	// DemoNode is `make demo-node`: the demo on a real node.
+	DemoNode Entry = "demo-node"
 )
 
 //go:embed tools.txt
