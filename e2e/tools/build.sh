@@ -171,13 +171,20 @@ build_crictl() {
 }
 
 # deb_extract PACKAGE VERSION DIR: Debian's package, unpacked into DIR (nothing is installed).
+# A machine whose package lists are empty or stale (container images often ship none) gets
+# lists of its own in a temp dir: the host's /var/lib/apt stays as it was.
 deb_extract() {
 	local pkg=$1 version=$2 dir=$3 dl
 	dl=$(mktemp -d "${TMPDIR:-/tmp}/deb.XXXXXX")
-	if ! (cd "$dl" && apt-get download -q -o APT::Sandbox::User=root "$pkg=$version" >/dev/null); then
-		rm -rf "$dl"
-		echo "apt-get download $pkg=$version failed: run apt-get update, or pin the version apt-cache policy $pkg offers" >&2
-		return 1
+	if ! (cd "$dl" && apt-get download -q -o APT::Sandbox::User=root "$pkg=$version" >/dev/null 2>&1); then
+		step "apt-get download $pkg=$version: not in the host's package lists; fetching lists into a temp dir"
+		local apt=(-q -o "Dir::State::Lists=$dl/lists" -o "Dir::Cache=$dl/cache" -o APT::Sandbox::User=root)
+		mkdir -p "$dl/lists/partial" "$dl/cache/archives/partial"
+		if ! (cd "$dl" && apt-get "${apt[@]}" update >/dev/null && apt-get "${apt[@]}" download "$pkg=$version" >/dev/null); then
+			rm -rf "$dl"
+			echo "apt-get download $pkg=$version failed, also with fresh package lists: is Debian's archive reachable, and does apt-cache policy $pkg still offer that version?" >&2
+			return 1
+		fi
 	fi
 	dpkg -x "$dl"/*.deb "$dir"
 	rm -rf "$dl"
