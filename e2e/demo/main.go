@@ -128,31 +128,12 @@ func run() error {
 	fmt.Println(indent(out))
 
 	step("starting runtimeguard serve (TLS, dev certificates) and registering the chart's webhook configurations")
-	dir, err := os.MkdirTemp("", "runtimeguard-demo-")
+	w, logPath, stop, err := startWebhook(ctx, c, cp)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	dev, err := certs.WriteDevCerts(filepath.Join(dir, "certs"), []string{"127.0.0.1", "localhost"}, 24*time.Hour)
-	if err != nil {
-		return err
-	}
-	rendered, err := harness.RenderChart(ctx)
-	if err != nil {
-		return err
-	}
-	w, err := harness.StartWebhook(ctx, harness.WebhookOptions{
-		Kubeconfig: cp.Kubeconfig, CertDir: filepath.Join(dir, "certs"), LogPath: filepath.Join(dir, "runtimeguard.log"),
-	})
-	if err != nil {
-		return err
-	}
-	defer w.Stop()
-	rendered.PointAt(fmt.Sprintf("https://127.0.0.1:%d", w.Port), dev.CAPEM)
-	if err := rendered.Apply(ctx, c); err != nil {
-		return err
-	}
-	fmt.Printf("    webhook ready on https://127.0.0.1:%d (log: %s)\n", w.Port, filepath.Join(dir, "runtimeguard.log"))
+	defer stop()
+	fmt.Printf("    webhook ready on https://127.0.0.1:%d (log: %s)\n", w.Port, logPath)
 
 	step("applying example workloads with kubectl")
 	workloads, err := os.ReadFile(filepath.Join(root, "e2e", "demo", "workloads.yaml"))
@@ -222,6 +203,40 @@ func run() error {
 	}
 	step("stopping the webhook and the control plane")
 	return nil
+}
+
+// startWebhook runs `runtimeguard serve` with dev certificates against cp and registers it
+// through the chart's webhook configurations; stop stops it and removes its directory.
+func startWebhook(ctx context.Context, c client.Client, cp *controlplane.ControlPlane) (w *harness.Webhook, logPath string, stop func(), err error) {
+	dir, err := os.MkdirTemp("", "runtimeguard-demo-")
+	if err != nil {
+		return nil, "", nil, err
+	}
+	stop = func() { os.RemoveAll(dir) }
+	defer func() {
+		if err != nil {
+			stop()
+		}
+	}()
+	dev, err := certs.WriteDevCerts(filepath.Join(dir, "certs"), []string{"127.0.0.1", "localhost"}, 24*time.Hour)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	rendered, err := harness.RenderChart(ctx)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	logPath = filepath.Join(dir, "runtimeguard.log")
+	w, err = harness.StartWebhook(ctx, harness.WebhookOptions{Kubeconfig: cp.Kubeconfig, CertDir: filepath.Join(dir, "certs"), LogPath: logPath})
+	if err != nil {
+		return nil, "", nil, err
+	}
+	stop = func() { w.Stop(); os.RemoveAll(dir) }
+	rendered.PointAt(fmt.Sprintf("https://127.0.0.1:%d", w.Port), dev.CAPEM)
+	if err := rendered.Apply(ctx, c); err != nil {
+		return nil, "", nil, err
+	}
+	return w, logPath, stop, nil
 }
 
 // runKubectl runs kubectl against kubeconfig with stdin, returning its trimmed output.

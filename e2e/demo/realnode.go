@@ -12,7 +12,6 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/runtimeguard/runtimeguard/certs"
 	"github.com/runtimeguard/runtimeguard/e2e/controlplane"
 	"github.com/runtimeguard/runtimeguard/e2e/harness"
 	"github.com/runtimeguard/runtimeguard/e2e/node"
@@ -91,30 +90,11 @@ func runRealNode(ctx context.Context, root string) error {
 	}
 
 	step("starting runtimeguard serve and registering the chart's webhook configurations")
-	dir, err := os.MkdirTemp("", "runtimeguard-demo-node-")
+	_, _, stopWebhook, err := startWebhook(ctx, c, cp)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	dev, err := certs.WriteDevCerts(filepath.Join(dir, "certs"), []string{"127.0.0.1", "localhost"}, 24*time.Hour)
-	if err != nil {
-		return err
-	}
-	rendered, err := harness.RenderChart(ctx)
-	if err != nil {
-		return err
-	}
-	w, err := harness.StartWebhook(ctx, harness.WebhookOptions{
-		Kubeconfig: cp.Kubeconfig, CertDir: filepath.Join(dir, "certs"), LogPath: filepath.Join(dir, "runtimeguard.log"),
-	})
-	if err != nil {
-		return err
-	}
-	defer w.Stop()
-	rendered.PointAt(fmt.Sprintf("https://127.0.0.1:%d", w.Port), dev.CAPEM)
-	if err := rendered.Apply(ctx, c); err != nil {
-		return err
-	}
+	defer stopWebhook()
 
 	step("starting a real node: containerd (handlers runc, runsc = gVisor, kata-qemu without its shim) and a kubelet")
 	start := time.Now()
