@@ -28,9 +28,9 @@ import (
 	"github.com/runtimeguard/runtimeguard/e2e/tools"
 )
 
-// nodeE2EEnv gates the real-node scenarios: `make test-node` (part of `make test`) sets it
-// after building the node tools. `make e2e` does not build them, so without it the scenarios
-// skip there; with it, a missing tool fails them.
+// nodeE2EEnv gates the real-node scenarios: `make test-node` sets it after building the node
+// tools. `make e2e` and `make test` do not build them (a cold `make test` would go over its
+// 70-minute budget), so without it the scenarios skip; with it, a missing tool fails them.
 const nodeE2EEnv = "RUNTIMEGUARD_NODE_E2E"
 
 // realNode is the state of the real-node scenarios: a control plane of their own (the suite's
