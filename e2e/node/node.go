@@ -22,7 +22,6 @@ package node
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -50,7 +49,7 @@ import (
 // builds them: e2e/tools/tools.txt, entry test-node).
 var (
 	Executables = []string{"kubelet", "containerd", "containerd-shim-runc-v2", "ctr", "runc", "runsc",
-		"containerd-shim-runsc-v1", "crictl"}
+		"containerd-shim-runsc-v1"}
 	// Images are OCI archives imported into containerd: nothing is pulled.
 	Images = []string{"pause.oci.tar", "busybox.oci.tar"}
 )
@@ -239,11 +238,7 @@ func (n *Node) writeFiles() error {
 	if err := os.WriteFile(n.path("runsc.toml"), []byte(runsc), 0o644); err != nil {
 		return err
 	}
-	if err := n.writeContainerdConfig(); err != nil {
-		return err
-	}
-	crictl := fmt.Sprintf("runtime-endpoint: unix://%s\nimage-endpoint: unix://%s\ntimeout: 60\n", n.sock(), n.sock())
-	return os.WriteFile(n.path("crictl.yaml"), []byte(crictl), 0o644)
+	return n.writeContainerdConfig()
 }
 
 func (n *Node) writeContainerdConfig() error {
@@ -399,9 +394,14 @@ func (n *Node) logTail(name string, lines int) string {
 	return fmt.Sprintf("%s (%s)", strings.Join(all, "\n"), n.path(name+".log"))
 }
 
-// Crictl runs crictl against the node's containerd, in its mount namespace.
-func (n *Node) Crictl(ctx context.Context, args ...string) (string, error) {
-	return n.run(ctx, filepath.Join(n.opts.BinDir, "crictl"), append([]string{"--config", n.path("crictl.yaml")}, args...)...)
+// withCRI runs fn with a CRI client of the node's containerd.
+func (n *Node) withCRI(fn func(*cri) error) error {
+	c, err := dialCRI(n.sock())
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return fn(c)
 }
 
 // run runs a short command in the node's mount namespace and returns its stdout.
@@ -424,8 +424,7 @@ func (n *Node) StartContainerd(ctx context.Context) error {
 		return err
 	}
 	return n.wait(ctx, n.containerd, 30*time.Second, func() error {
-		_, err := n.Crictl(ctx, "info")
-		return err
+		return n.withCRI(func(c *cri) error { return c.ready(ctx) })
 	})
 }
 
@@ -450,23 +449,13 @@ func (n *Node) importImages(ctx context.Context) error {
 			return err
 		}
 	}
-	out, err := n.Crictl(ctx, "images", "-o", "json")
-	if err != nil {
+	var tags []string
+	if err := n.withCRI(func(c *cri) (err error) { tags, err = c.imageTags(ctx); return err }); err != nil {
 		return err
 	}
-	var list struct {
-		Images []struct {
-			RepoTags []string `json:"repoTags"`
-		} `json:"images"`
-	}
-	if err := json.Unmarshal([]byte(out), &list); err != nil {
-		return fmt.Errorf("crictl images: %w", err)
-	}
-	for _, im := range list.Images {
-		for _, tag := range im.RepoTags {
-			if strings.HasPrefix(tag, "localhost/busybox:") {
-				n.BusyboxImage = tag
-			}
+	for _, tag := range tags {
+		if strings.HasPrefix(tag, "localhost/busybox:") {
+			n.BusyboxImage = tag
 		}
 	}
 	if n.BusyboxImage == "" {

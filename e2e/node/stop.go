@@ -26,7 +26,7 @@ func (n *Node) Stop() error {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		// Stopping the sandboxes through the CRI tears down their containers, shims and cgroups
 		// the way the runtimes mean to.
-		_, _ = n.Crictl(ctx, "rmp", "--all", "--force")
+		_ = n.withCRI(func(c *cri) error { return c.removeSandboxes(ctx) })
 		cancel()
 		n.StopContainerd()
 	}

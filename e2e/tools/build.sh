@@ -74,7 +74,12 @@ run_with_progress() {
 		for _ in $(seq 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
 		kill -0 "$pid" 2>/dev/null && step "$label: still building ($((SECONDS - start))s)"
 	done
-	wait "$pid"
+	local rc=0
+	wait "$pid" || rc=$?
+	if [ $rc != 0 ]; then
+		step "$label: failed after $((SECONDS - start))s (exit $rc)"
+		return $rc
+	fi
 	step "$label: done in $((SECONDS - start))s"
 }
 
@@ -229,8 +234,6 @@ build_node_images() {
 	stamp node-images "$version" pause.oci.tar busybox.oci.tar
 }
 
-build_node() { build_runc; build_containerd; build_crictl; build_gvisor; build_node_images; }
-
 # module_of BINARY: the pinned module (build_<module>) that builds BINARY.
 module_of() {
 	case $1 in
@@ -291,11 +294,63 @@ while [ $# -gt 0 ]; do
 	esac
 done
 [ ${#targets[@]} -gt 0 ] || targets=(all)
+expanded=()
 for t in "${targets[@]}"; do
 	case $t in
-	all) build_etcd; build_opa; build_kube; build_helm; [ -d "$root/e2e/tools/certmanager" ] && build_certmanager ;;
-	kube | etcd | opa | helm | certmanager | node | containerd | runc | gvisor | crictl | kubelet) "build_$t" ;;
-	node-images) build_node_images ;;
+	all) expanded+=(etcd opa kube helm); [ -d "$root/e2e/tools/certmanager" ] && expanded+=(certmanager) ;;
+	node) expanded+=(runc containerd crictl gvisor node-images) ;;
+	kube | etcd | opa | helm | certmanager | containerd | runc | gvisor | crictl | kubelet | node-images) expanded+=("$t") ;;
 	*) echo "unknown tool $t (want kube, etcd, opa, helm, certmanager, all, node, containerd, runc, gvisor, crictl, kubelet, node-images)" >&2; exit 2 ;;
 	esac
 done
+
+# The modules build side by side (at most $TOOLS_JOBS at once, 3 by default): on 2 cores a cold
+# build leaves one core idle whenever it waits on one big package, loads modules or links, and
+# another build fills it. Two chains stay in order: the kubelet reuses kube's build cache, and
+# the Debian downloads share apt. The longest chain, kube's, starts first.
+declare -A chain=()
+order=()
+for t in "${expanded[@]}"; do
+	case $t in
+	kube | kubelet) j=kube ;;
+	runc | node-images) j=debian ;;
+	*) j=$t ;;
+	esac
+	case " ${order[*]-} " in *" $j "*) ;; *) if [ "$j" = kube ]; then order=(kube "${order[@]}"); else order+=("$j"); fi ;; esac
+	case " ${chain[$j]-} " in *" $t "*) ;; *) chain[$j]+=" $t" ;; esac
+done
+build_one() { if [ "$1" = node-images ]; then build_node_images; else "build_$1"; fi; }
+# run_chain runs outside any || list, so set -e stops it at the first failing command.
+run_chain() {
+	local t
+	for t in "$@"; do build_one "$t"; done
+}
+# A dry run's report is read line by line (e2e/tools): keep it in order.
+if [ ${#order[@]} = 1 ] || [ "${TOOLS_DRY_RUN:-}" = 1 ]; then
+	for j in "${order[@]}"; do
+		# shellcheck disable=SC2086
+		run_chain ${chain[$j]}
+	done
+	exit 0
+fi
+declare -A job=()
+failed=()
+running=0
+reap() {
+	local pid rc=0
+	wait -n -p pid || rc=$?
+	running=$((running - 1))
+	[ $rc = 0 ] || { failed+=("${job[$pid]}"); step "${job[$pid]}: FAILED (exit $rc)"; }
+}
+for j in "${order[@]}"; do
+	while [ $running -ge "${TOOLS_JOBS:-3}" ]; do reap; done
+	# shellcheck disable=SC2086
+	run_chain ${chain[$j]} &
+	job[$!]=$j
+	running=$((running + 1))
+done
+while [ $running -gt 0 ]; do reap; done
+if [ ${#failed[@]} -gt 0 ]; then
+	echo "building failed: ${failed[*]} (their ==> lines above say why)" >&2
+	exit 1
+fi
