@@ -9,6 +9,13 @@
 # command fetches it from the module proxy once. Override with GOTOOLCHAIN=local at your risk.
 export GOTOOLCHAIN ?= go1.26.10
 
+# Every Go build here is static and path-free like the image's (`make build`): then go vet, the
+# tests and go run share one compile of the dependencies with bin/runtimeguard, which saves a
+# cold `make test` a whole compile of them. The race detector needs cgo: `make unit` turns it
+# back on for its -race run. The tools build as their own projects do (e2e/tools/build.sh).
+export CGO_ENABLED ?= 0
+export GOFLAGS ?= -trimpath
+
 SHELL := /usr/bin/env bash
 .SHELLFLAGS := -euo pipefail -c
 BIN := $(CURDIR)/bin
@@ -91,7 +98,7 @@ policy-suites: build ## Declarative policy suites (*.suite.yaml) through `runtim
 .PHONY: unit
 unit: ## Go unit tests, chart tests and certs integration tests (everything but e2e), with the race detector.
 	e2e/tools/build.sh --for unit
-	$(GO) test -race -count=1 -skip '^$(LEAK_TEST)$$' $(UNIT_PKGS)
+	CGO_ENABLED=1 $(GO) test -race -count=1 -skip '^$(LEAK_TEST)$$' $(UNIT_PKGS)
 	$(GO) test -count=1 -run '^$(LEAK_TEST)$$' ./webhook/
 
 .PHONY: fuzz-short
@@ -136,28 +143,8 @@ static-check: build ## Check the binary is static and runs (what the distroless 
 	@$(BIN)/runtimeguard eval --cluster policies/examples/cluster/cluster.yaml policies/examples/pods/pods.yaml -o json > /dev/null || [ $$? -eq 1 ]
 	@echo "bin/runtimeguard is static and runs"
 
-# make test's first step builds, side by side, everything its later steps compile: the tools
-# (build.sh builds their modules concurrently) and the product's own Go builds (vet's and the
-# e2e's, the race detector's, the fuzzer's instrumented one, the static binary). On 2 cores a
-# lone cold build leaves a core idle on every big package and link; together they keep both
-# busy, which a cold run needs to stay within CI's time.
-.PHONY: test-prepare
-test-prepare: ## Build everything `make test` compiles, side by side (cold: ~N min on 2 cores).
-	$(MAKE) --no-print-directory -j 2 test-tools test-go-builds
-
-.PHONY: test-tools
-test-tools: ## Build every tool `make test` uses (e2e/tools/tools.txt, entry test).
-	e2e/tools/build.sh --for test
-
-.PHONY: test-go-builds
-test-go-builds: build ## Compile the product as make test's steps do (normal, -race, fuzz-instrumented) into Go's build cache.
-	$(GO) build ./...
-	$(GO) build -race ./...
-	$(GO) test -c -fuzz '^FuzzAdmissionReview$$' -o $(BIN)/.fuzz-prebuild.test ./webhook/
-	rm -f $(BIN)/.fuzz-prebuild.test
-
 .PHONY: test
-test: test-prepare lint opa-test policy-suites unit e2e test-node soak-short static-check fuzz-short vuln ## Every test: lint, Rego, Go, chart, e2e, real node (root), 2-min soak, static binary, short fuzz, govulncheck.
+test: lint opa-test policy-suites unit e2e test-node soak-short static-check fuzz-short vuln ## Every test: lint, Rego, Go, chart, e2e, real node (root), 2-min soak, static binary, short fuzz, govulncheck.
 	@echo "make test: all passed"
 
 .PHONY: demo

@@ -13,6 +13,9 @@
 # to build, followed by "provides <binary>" lines (e2e/tools's check reads them).
 set -euo pipefail
 
+# The tools build as their own projects do, not with the Makefile's settings for runtimeguard's
+# own builds (CGO_ENABLED=0, GOFLAGS=-trimpath); each build below sets what it needs.
+unset CGO_ENABLED GOFLAGS
 root=$(cd "$(dirname "$0")/../.." && pwd)
 bin=${BIN:-$root/bin}
 mkdir -p "$bin"
@@ -304,53 +307,8 @@ for t in "${targets[@]}"; do
 	esac
 done
 
-# The modules build side by side (at most $TOOLS_JOBS at once, 3 by default): on 2 cores a cold
-# build leaves one core idle whenever it waits on one big package, loads modules or links, and
-# another build fills it. Two chains stay in order: the kubelet reuses kube's build cache, and
-# the Debian downloads share apt. The longest chain, kube's, starts first.
-declare -A chain=()
-order=()
+# One after the other: building them side by side (tried 2026-12-06) made a cold `make test` slower
+# on 2 cores, not faster (more compilers than cores, and their working sets evict each other).
 for t in "${expanded[@]}"; do
-	case $t in
-	kube | kubelet) j=kube ;;
-	runc | node-images) j=debian ;;
-	*) j=$t ;;
-	esac
-	case " ${order[*]-} " in *" $j "*) ;; *) if [ "$j" = kube ]; then order=(kube "${order[@]}"); else order+=("$j"); fi ;; esac
-	case " ${chain[$j]-} " in *" $t "*) ;; *) chain[$j]+=" $t" ;; esac
+	if [ "$t" = node-images ]; then build_node_images; else "build_$t"; fi
 done
-build_one() { if [ "$1" = node-images ]; then build_node_images; else "build_$1"; fi; }
-# run_chain runs outside any || list, so set -e stops it at the first failing command.
-run_chain() {
-	local t
-	for t in "$@"; do build_one "$t"; done
-}
-# A dry run's report is read line by line (e2e/tools): keep it in order.
-if [ ${#order[@]} = 1 ] || [ "${TOOLS_DRY_RUN:-}" = 1 ]; then
-	for j in "${order[@]}"; do
-		# shellcheck disable=SC2086
-		run_chain ${chain[$j]}
-	done
-	exit 0
-fi
-declare -A job=()
-failed=()
-running=0
-reap() {
-	local pid rc=0
-	wait -n -p pid || rc=$?
-	running=$((running - 1))
-	[ $rc = 0 ] || { failed+=("${job[$pid]}"); step "${job[$pid]}: FAILED (exit $rc)"; }
-}
-for j in "${order[@]}"; do
-	while [ $running -ge "${TOOLS_JOBS:-3}" ]; do reap; done
-	# shellcheck disable=SC2086
-	run_chain ${chain[$j]} &
-	job[$!]=$j
-	running=$((running + 1))
-done
-while [ $running -gt 0 ]; do reap; done
-if [ ${#failed[@]} -gt 0 ]; then
-	echo "building failed: ${failed[*]} (their ==> lines above say why)" >&2
-	exit 1
-fi
