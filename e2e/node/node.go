@@ -54,6 +54,9 @@ var (
 	Images = []string{"pause.oci.tar", "busybox.oci.tar"}
 )
 
+// sandboxImage is the pause image's tag in pause.oci.tar (PAUSE_IMAGE in e2e/tools/build.sh).
+const sandboxImage = "registry.k8s.io/pause:3.10.2"
+
 // ResolveTools resolves, through r, the executables of a node and of the control plane cp
 // (tools.txt must list them for r's entry point), and returns the directory holding them.
 func ResolveTools(r *tools.Resolver, cp controlplane.Options) (string, error) {
@@ -256,7 +259,7 @@ state = %q
   disable = true
 [plugins.'io.containerd.cri.v1.images']
   [plugins.'io.containerd.cri.v1.images'.pinned_images]
-    sandbox = "registry.k8s.io/pause:3.10.2"
+    sandbox = "`+sandboxImage+`"
   [plugins.'io.containerd.cri.v1.images'.registry]
     config_path = %q
 [plugins.'io.containerd.cri.v1.runtime']
@@ -449,19 +452,33 @@ func (n *Node) importImages(ctx context.Context) error {
 			return err
 		}
 	}
-	var tags []string
-	if err := n.withCRI(func(c *cri) (err error) { tags, err = c.imageTags(ctx); return err }); err != nil {
-		return err
-	}
-	for _, tag := range tags {
-		if strings.HasPrefix(tag, "localhost/busybox:") {
-			n.BusyboxImage = tag
+	// The CRI plugin learns of imported images from containerd's event stream, so its image
+	// list can lag the import (a CI run listed it empty): wait for the tag, not for the import.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var tags []string
+		if err := n.withCRI(func(c *cri) (err error) { tags, err = c.imageTags(ctx); return err }); err != nil {
+			return err
+		}
+		pause := false
+		for _, tag := range tags {
+			if strings.HasPrefix(tag, "localhost/busybox:") {
+				n.BusyboxImage = tag
+			}
+			pause = pause || tag == sandboxImage
+		}
+		if pause && n.BusyboxImage != "" {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the busybox and pause images are not both in containerd's CRI image list 30s after importing them from %s (tags seen: %v)", n.opts.BinDir, tags)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	if n.BusyboxImage == "" {
-		return fmt.Errorf("the busybox image is not in containerd after importing %s", filepath.Join(n.opts.BinDir, "busybox.oci.tar"))
-	}
-	return nil
 }
 
 // kubeletCredentials writes the kubelet's kubeconfig: a client certificate for
