@@ -7,18 +7,25 @@ package runtimeguard
 
 # METADATA
 # title: decision
-# description: The document runtimeguard reads for every Pod CREATE (see policies/README.md).
+# description: |
+#   The document runtimeguard reads for every Pod CREATE (see policies/README.md). One rule per
+#   key: each webhook evaluates only the keys it reads (the mutating one class and reasons).
 # entrypoint: true
-decision := {
-	"class": chosen_class,
-	"acceptable": acceptable,
-	"deny": deny,
-	"warn": warn,
-	"reasons": reasons,
-	"traits": trait_sources,
-	"requirements": {"isolation": required_isolation, "gpu": required_gpu},
-	"conflicts": selector_conflicts(named_class),
-}
+decision.class := chosen_class
+
+decision.acceptable := acceptable
+
+decision.deny := deny
+
+decision.warn := warn
+
+decision.reasons := reasons
+
+decision.traits := trait_sources
+
+decision.requirements := {"isolation": required_isolation, "gpu": required_gpu}
+
+decision.conflicts := selector_conflicts(named_class)
 
 # trait_sources[trait] holds, for each trait the Pod has, where that trait came from.
 trait_sources[trait] contains sprintf("namespace %q is %s=%s", [input.namespace.name, key, value]) if {
@@ -59,9 +66,9 @@ resource_traits[resource] contains trait if {
 # each claim to the device classes of its template or claim (input.pod.resourceClaims);
 # unresolved ones are warned about (claim_warnings) rather than silently giving no trait.
 trait_sources[trait] contains sprintf("resource claim %q (%s) requests device class %s", [claim.name, claim.source, class]) if {
-	some trait, def in data.config.traits
 	some claim in pod_claims
 	claim.resolved == true
+	some trait, def in data.config.traits
 	some class in claim.deviceClasses
 	class in def.device_classes
 }
@@ -170,7 +177,9 @@ conflicts_with_pod(name) if {
 # (input.placement, computed by runtimeguard from the Pod's nodeName, nodeSelector, required
 # node affinity and tolerations plus the class's scheduling). Without it, the cluster-wide
 # availability.
-reach(name) := object.get(input, ["placement", "classes", name], object.get(input.cluster.runtimeClasses, name, {}))
+reach(name) := r if {
+	r := input.placement.classes[name]
+} else := object.get(input.cluster.runtimeClasses, name, {})
 
 reach_detail(name) := object.get(reach(name), "detail", object.get(reach(name), "reason", ""))
 
@@ -226,7 +235,9 @@ acceptable contains name if {
 
 acceptable contains name if some name in candidates
 
-named_class := object.get(input.pod, "runtimeClassName", "")
+default named_class := ""
+
+named_class := input.pod.runtimeClassName
 
 # needs_text(trait) says what one trait needs, in the words users see in denials.
 needs_text(trait) := sprintf("isolation >= %d and a GPU runtime", [trait_isolation(trait)]) if {
@@ -361,10 +372,6 @@ unavailable_why(name, why) := sprintf("%s: RuntimeClass not found", [name]) if {
 } else := sprintf("%s: %s", [name, why])
 
 # Custom policies add rules to deny and warn in package runtimeguard (see policies/examples/).
-warn contains msg if {
-	some msg in []
-}
-
 # A claim that cannot be resolved yet might request a trait's device class: say so instead of
 # deciding without that trait in silence. Only when some trait reads device classes.
 warn contains msg if {

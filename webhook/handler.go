@@ -32,7 +32,21 @@ type face uint8
 const (
 	mutateFace face = iota
 	validateFace
+	// recheckFace validates as validateFace does, and also reads what the audit words its
+	// findings with (recheck.go: the requirements and the acceptable classes).
+	recheckFace
 )
+
+// fields is what of the decision the face reads.
+func (f face) fields() policy.Fields {
+	switch f {
+	case mutateFace:
+		return policy.MutateFields
+	case validateFace:
+		return policy.ValidateFields
+	}
+	return policy.AllFields
+}
 
 // pipelineHandler is the request path: the review is read in one pass with the Pod decoded in
 // place (review.go), taken through the pipeline, and answered. An answer that follows from a

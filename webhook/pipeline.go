@@ -90,9 +90,11 @@ type review struct {
 	ns        *cluster.Namespace
 	snapshot  *cluster.Snapshot
 	// reach says where the Pod can run under each class.
-	reach    *cluster.PodReach
-	claims   *cluster.Claims
-	mode     Enforcement
+	reach  *cluster.PodReach
+	claims *cluster.Claims
+	mode   Enforcement
+	// face is the webhook the review answers for: it says what of the decision is read.
+	face     face
 	decision *policy.Decision
 	// trace is set when the run traces (explain); traceErr says why it could not.
 	trace    *policy.Trace
@@ -110,7 +112,7 @@ func (p *Pipeline) run(ctx context.Context, req admission.Request, pre decodedPo
 	if req.Kind != podKind && req.UID != "" && isWorkload(req.Kind) {
 		return p.runWorkload(ctx, req, f)
 	}
-	r := &review{req: req, pod: pre.pod, podErr: pre.err, mode: p.cfg.Enforcement}
+	r := &review{req: req, pod: pre.pod, podErr: pre.err, mode: p.cfg.Enforcement, face: f}
 	if r.answer = ignore(req); r.answer != nil {
 		return r
 	}
@@ -254,7 +256,7 @@ func (p *Pipeline) readCluster(ctx context.Context, r *review) *admission.Respon
 }
 
 func (r *review) policyRequest() policy.Request {
-	return policy.Request{Operation: string(r.req.Operation), Namespace: r.ns, Pod: r.pod, Cluster: r.snapshot, Reach: r.reach, Claims: r.claims}
+	return policy.Request{Operation: string(r.req.Operation), Namespace: r.ns, Pod: r.pod, Cluster: r.snapshot, Reach: r.reach, Claims: r.claims, Fields: r.face.fields()}
 }
 
 // decide evaluates the policy. A policy that cannot decide fails closed, except in warn mode.

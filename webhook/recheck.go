@@ -88,10 +88,10 @@ func (p *Pipeline) Recheck(ctx context.Context, o Existing) (Verdict, error) {
 	what := ""
 	switch {
 	case o.Kind == podKind:
-		r = a.run(ctx, req, decodedPod{}, false, validateFace)
+		r = a.run(ctx, req, decodedPod{}, false, recheckFace)
 	case isWorkload(o.Kind):
 		var early *review
-		if what, r, early = a.decideTemplate(ctx, req); early != nil {
+		if what, r, early = a.decideTemplate(ctx, req, recheckFace); early != nil {
 			r = early
 		}
 		what += ": "

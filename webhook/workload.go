@@ -75,7 +75,7 @@ func (p *Pipeline) runWorkload(ctx context.Context, req admission.Request, f fac
 	case p.cfg.WorkloadReview == WorkloadOff:
 		return answer(admission.Allowed("workload review is off (--workload-review=off); their pods are reviewed"))
 	}
-	what, first, early := p.decideTemplate(ctx, req)
+	what, first, early := p.decideTemplate(ctx, req, f)
 	if early != nil {
 		return early
 	}
@@ -125,8 +125,9 @@ func (p *Pipeline) runWorkload(ctx context.Context, req admission.Request, f fac
 // the Pod steps, with the mutating webhook's injection simulated (into the Pods, never into the
 // template), then validated. It returns what the answers call the workload (deployment "ledger")
 // and the validating run; early is set instead when the workload is answered without a decision
-// (exempt, unreadable). Admission and the audit (recheck.go) share it.
-func (p *Pipeline) decideTemplate(ctx context.Context, req admission.Request) (what string, first, early *review) {
+// (exempt, unreadable). Admission and the audit (recheck.go) share it; f is the validating face
+// the caller answers for.
+func (p *Pipeline) decideTemplate(ctx context.Context, req admission.Request, f face) (what string, first, early *review) {
 	w := workloads[req.Kind]
 	r := &review{req: req, mode: p.cfg.Enforcement}
 	answer := func(a admission.Response) *review {
@@ -169,12 +170,12 @@ func (p *Pipeline) decideTemplate(ctx context.Context, req admission.Request) (w
 		Operation: admissionv1.Create,
 		UserInfo:  req.UserInfo,
 	}}
-	first = p.run(ctx, podReq, decodedPod{pod: pod}, false, validateFace)
+	first = p.run(ctx, podReq, decodedPod{pod: pod}, false, f)
 	if first.answer == nil && first.pod.RuntimeClassName() == "" && first.decision.Class != "" && first.mode != Warn {
 		// What the mutating webhook will do to each Pod; the template itself is left alone.
 		class := first.decision.Class
 		first.pod.Spec.RuntimeClassName = &class
-		first = p.run(ctx, podReq, decodedPod{pod: first.pod}, false, validateFace)
+		first = p.run(ctx, podReq, decodedPod{pod: first.pod}, false, f)
 	}
 	return what, first, nil
 }

@@ -23,7 +23,11 @@ const DefaultTimeout = time.Second
 
 // program is one compiled policy set.
 type program struct {
-	decision   rego.PreparedEvalQuery
+	decision rego.PreparedEvalQuery
+	// faces are the queries for what the webhooks read (MutateFields, ValidateFields) and for
+	// AllFields, when the policy defines the decision key by key; other Fields, or a decision
+	// defined whole, evaluate the decision itself.
+	faces      map[Fields]rego.PreparedEvalQuery
 	generation uint64
 	set        *Set
 	hash       string
@@ -138,7 +142,19 @@ func (e *Engine) Swap(ctx context.Context, set *Set) error {
 	if err != nil {
 		return err
 	}
-	e.current.Store(&program{decision: pq, generation: e.gens.Add(1), set: set, hash: set.Hash(), reads: reads, constants: constants, classes: set.ClassNames()})
+	// Only a decision defined key by key gains from evaluating some keys; one defined whole is
+	// evaluated whole whatever is read, so it keeps one query and every key's shape checked.
+	faces := map[Fields]rego.PreparedEvalQuery{}
+	if whole, keys := set.definitions(DecisionQuery); keys && !whole {
+		for _, f := range []Fields{MutateFields, ValidateFields, AllFields} {
+			q, err := prepare(ctx, set, f.query())
+			if err != nil {
+				return err
+			}
+			faces[f] = q
+		}
+	}
+	e.current.Store(&program{decision: pq, faces: faces, generation: e.gens.Add(1), set: set, hash: set.Hash(), reads: reads, constants: constants, classes: set.ClassNames()})
 	return nil
 }
 
@@ -172,6 +188,9 @@ type Request struct {
 	// Claims resolves the Pod's spec.resourceClaims (input.pod.resourceClaims); nil resolves
 	// none of them (each is then unresolved, with that reason).
 	Claims *cluster.Claims
+	// Fields are the keys of the decision the caller reads; zero means all of them. The
+	// returned Decision may leave the others empty.
+	Fields Fields
 }
 
 // Decide evaluates the policy for req, serving repeated inputs from the cache; cacheHit says
@@ -198,7 +217,9 @@ func (e *Engine) decide(ctx context.Context, prog *program, req Request) (d *Dec
 	in := prog.reads.project(ctx, req)
 	buf := keyBuffers.Get().(*[]byte)
 	defer keyBuffers.Put(buf)
-	key := cacheKey((*buf)[:0], req, &in)
+	fields := req.Fields.orAll()
+	// A decision of some fields must never answer a caller that reads others.
+	key := cacheKey(append((*buf)[:0], byte(fields)), req, &in)
 	*buf = key[:0] // keep the grown buffer
 	gen := generation{policy: prog.generation, cluster: req.Cluster.Generation}
 	if d := e.cache.get(gen, key); d != nil {
@@ -208,16 +229,37 @@ func (e *Engine) decide(ctx context.Context, prog *program, req Request) (d *Dec
 	if err != nil {
 		return nil, false, err
 	}
-	value, err := e.eval(ctx, prog.decision, input, DecisionQuery, rego.EvalVirtualCache(newSeededCache(prog.constants)))
+	q, partial := prog.faces[fields]
+	if !partial {
+		q = prog.decision
+	}
+	d, err = e.evalDecision(ctx, prog, q, input)
+	if partial && errors.Is(err, errWrongShape) {
+		// The keys alone made no decision: the whole one says exactly what is wrong
+		// (undefined, not an object, no class), as it always has.
+		d, err = e.evalDecision(ctx, prog, prog.decision, input)
+	}
 	if err != nil {
 		return nil, false, err
-	}
-	if d, err = parseDecision(value); err != nil {
-		return nil, false, fmt.Errorf("policy returned the wrong shape: %w", err)
 	}
 	e.cache.put(gen, key, d)
 	return d, false, nil
 }
+
+// evalDecision evaluates q, a query for the decision or some of its keys, and reads the result.
+func (e *Engine) evalDecision(ctx context.Context, prog *program, q rego.PreparedEvalQuery, input ast.Value) (*Decision, error) {
+	value, err := e.eval(ctx, q, input, DecisionQuery, rego.EvalVirtualCache(newSeededCache(prog.constants)))
+	if err != nil {
+		return nil, err
+	}
+	d, err := parseDecision(value)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errWrongShape, err)
+	}
+	return d, nil
+}
+
+var errWrongShape = errors.New("policy returned the wrong shape")
 
 // input builds the whole Rego input: the request as projected (operation, namespace, pod,
 // placement) and the cluster part, built once per cluster generation.

@@ -151,17 +151,32 @@ func hintForbiddenBuiltin(err error) error {
 }
 
 // Defines reports whether a module of the set defines the rule at query (a data.* ref).
+// A document defined key by key (decision.class := ...) counts.
 func (s *Set) Defines(query string) bool {
+	whole, keys := s.definitions(query)
+	return whole || keys
+}
+
+// definitions says whether some rule defines the document of query whole (decision := ...)
+// and whether some define keys of it (decision.class := ...).
+func (s *Set) definitions(query string) (whole, keys bool) {
 	want := ast.MustParseRef(query)
 	for _, m := range s.Modules {
 		for _, r := range m.Rules {
 			// A rule's ref is relative to the package, or already absolute once loaded.
-			if r.Ref().GroundPrefix().Equal(want) || m.Package.Path.Extend(r.Ref()).Equal(want) {
-				return true
+			ref := r.Ref().GroundPrefix()
+			if !ref.HasPrefix(want) {
+				ref = m.Package.Path.Extend(r.Ref().GroundPrefix())
+			}
+			switch {
+			case ref.Equal(want):
+				whole = true
+			case ref.HasPrefix(want):
+				keys = true
 			}
 		}
 	}
-	return false
+	return whole, keys
 }
 
 // traceModule is the name the embedded explain.rego gets when WithTrace adds it.
