@@ -421,12 +421,14 @@ known_pod_labels[key] contains value if {
 warn contains msg if {
 	some key, value in input.namespace.labels
 	startswith(key, "runtimeguard.io/") # first: label_warning is dear, and most labels are not ours
+	not known_namespace_labels[key][value] # and the labels that are ours are mostly right
 	msg := label_warning(sprintf("namespace %q", [input.namespace.name]), key, value, known_namespace_labels, "namespaces", known_pod_labels, "pods")
 }
 
 warn contains msg if {
 	some key, value in input.pod.labels
 	startswith(key, "runtimeguard.io/") # first: label_warning is dear, and most labels are not ours
+	not known_pod_labels[key][value] # and the labels that are ours are mostly right
 	msg := label_warning("pod", key, value, known_pod_labels, "pods", known_namespace_labels, "namespaces")
 }
 
@@ -478,9 +480,8 @@ else := ["no trait requires a sandboxed or GPU runtime"]
 
 # Only classes cheaper than the choice are worth explaining (all of them when none was chosen).
 skipped_reasons := [sprintf("skipped %s", [unavailable_reason(name)]) |
-	some i, name in candidates
-	i <= choice_index
-	not usable(name)
+	some name in array.slice(candidates, 0, choice_index + 1)
+	not name in usable_candidates # usable() again would re-derive each class's reach
 ] if {
 	has_requirement
 	not override_rejected

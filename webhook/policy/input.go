@@ -174,7 +174,7 @@ var (
 func stringMapTerm(m map[string]string) *ast.Term {
 	obj := ast.NewObjectWithCapacity(len(m))
 	for k, v := range m {
-		obj.Insert(ast.StringTerm(k), ast.StringTerm(v))
+		obj.Insert(ast.InternedTerm(k), ast.InternedTerm(v))
 	}
 	return ast.NewTerm(obj)
 }
@@ -182,7 +182,7 @@ func stringMapTerm(m map[string]string) *ast.Term {
 // namespaceTerm builds input.namespace, with the labels and annotations the policy reads.
 func namespaceTerm(ns *cluster.Namespace, in *projected) *ast.Term {
 	return ast.ObjectTerm(
-		ast.Item(keyName, ast.StringTerm(ns.Name)),
+		ast.Item(keyName, ast.InternedTerm(ns.Name)),
 		ast.Item(keyLabels, stringMapTerm(in.nsLabels)),
 		ast.Item(keyAnnotations, stringMapTerm(in.nsAnnotations)),
 	)
@@ -200,17 +200,17 @@ func podTerm(p *Pod, in *projected) (*ast.Term, error) {
 		return nil, err
 	}
 	return ast.ObjectTerm(
-		ast.Item(keyGenerateName, ast.StringTerm(in.generateName)),
-		ast.Item(keyNamespace, ast.StringTerm(p.Metadata.Namespace)),
+		ast.Item(keyGenerateName, ast.InternedTerm(in.generateName)),
+		ast.Item(keyNamespace, ast.InternedTerm(p.Metadata.Namespace)),
 		ast.Item(keyLabels, stringMapTerm(in.podLabels)),
 		ast.Item(keyAnnotations, stringMapTerm(in.podAnnotations)),
 		ast.Item(keyResourceClaims, claimsTerm(in.claims)),
-		ast.Item(keyRuntimeClass, ast.StringTerm(p.RuntimeClassName())),
-		ast.Item(keyNodeName, ast.StringTerm(p.Spec.NodeName)),
+		ast.Item(keyRuntimeClass, ast.InternedTerm(p.RuntimeClassName())),
+		ast.Item(keyNodeName, ast.InternedTerm(p.Spec.NodeName)),
 		ast.Item(keyNodeSelector, stringMapTerm(p.Spec.NodeSelector)),
-		ast.Item(keyHostNetwork, ast.BooleanTerm(p.Spec.HostNetwork)),
-		ast.Item(keyHostPID, ast.BooleanTerm(p.Spec.HostPID)),
-		ast.Item(keyHostIPC, ast.BooleanTerm(p.Spec.HostIPC)),
+		ast.Item(keyHostNetwork, ast.InternedTerm(p.Spec.HostNetwork)),
+		ast.Item(keyHostPID, ast.InternedTerm(p.Spec.HostPID)),
+		ast.Item(keyHostIPC, ast.InternedTerm(p.Spec.HostIPC)),
 		ast.Item(keyContainers, containers),
 		ast.Item(keyInit, inits),
 	), nil
@@ -226,13 +226,13 @@ func containersTerm(cs []Container) (*ast.Term, error) {
 		}
 		ext := ast.NewObjectWithCapacity(len(extended))
 		for name, v := range extended {
-			ext.Insert(ast.StringTerm(name), ast.InternedTerm(v))
+			ext.Insert(ast.InternedTerm(name), ast.InternedTerm(v))
 		}
 		privileged := c.SecurityContext != nil && c.SecurityContext.Privileged != nil && *c.SecurityContext.Privileged
 		terms[i] = ast.ObjectTerm(
-			ast.Item(keyName, ast.StringTerm(c.Name)),
-			ast.Item(keyImage, ast.StringTerm(c.Image)),
-			ast.Item(keyPrivileged, ast.BooleanTerm(privileged)),
+			ast.Item(keyName, ast.InternedTerm(c.Name)),
+			ast.Item(keyImage, ast.InternedTerm(c.Image)),
+			ast.Item(keyPrivileged, ast.InternedTerm(privileged)),
 			ast.Item(keyExtended, ast.NewTerm(ext)),
 		)
 	}
@@ -246,19 +246,19 @@ func placementTerm(r *cluster.PodReach) *ast.Term {
 	}
 	classes := ast.NewObjectWithCapacity(len(r.Classes))
 	for name, c := range r.Classes {
-		classes.Insert(ast.StringTerm(name), ast.ObjectTerm(
-			ast.Item(keyAvailable, ast.BooleanTerm(c.Available)),
-			ast.Item(keyKnown, ast.BooleanTerm(c.Known)),
+		classes.Insert(ast.InternedTerm(name), ast.ObjectTerm(
+			ast.Item(keyAvailable, ast.InternedTerm(c.Available)),
+			ast.Item(keyKnown, ast.InternedTerm(c.Known)),
 			ast.Item(keyNodes, ast.InternedTerm(c.Nodes)),
-			ast.Item(keyDetail, ast.StringTerm(c.Detail)),
-			ast.Item(keyReason, ast.StringTerm(c.Reason)),
+			ast.Item(keyDetail, ast.InternedTerm(c.Detail)),
+			ast.Item(keyReason, ast.InternedTerm(c.Reason)),
 		))
 	}
 	return ast.ObjectTerm(
-		ast.Item(keyConstraint, ast.StringTerm(r.Constraint)),
-		ast.Item(keyNodes, ast.StringTerm(r.Nodes)),
+		ast.Item(keyConstraint, ast.InternedTerm(r.Constraint)),
+		ast.Item(keyNodes, ast.InternedTerm(r.Nodes)),
 		ast.Item(keyCount, ast.InternedTerm(r.Count)),
-		ast.Item(keyFix, ast.StringTerm(r.Fix)),
+		ast.Item(keyFix, ast.InternedTerm(r.Fix)),
 		ast.Item(keyClasses, ast.NewTerm(classes)),
 	)
 }
