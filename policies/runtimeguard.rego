@@ -190,7 +190,35 @@ usable(name) if {
 
 placement_constraint := object.get(input, ["placement", "constraint"], "")
 
-usable_candidates := [name | some name in candidates; usable(name)]
+usable_candidates := available_candidates_for[required_isolation][required_gpu] if {
+	# The common case, in a few lookups: no placement of its own (every class's reach is the
+	# cluster-wide one) and no nodeSelector key a class's scheduling.nodeSelector also sets
+	# (no conflict possible), so the usable candidates are the available ones.
+	count(input.placement.classes) == 0
+	not pod_selects_class_keys
+} else := [name | some name in candidates; usable(name)]
+
+# available_candidates_for is candidates_for with the classes available somewhere in the
+# cluster. It reads only data and input.cluster, so runtimeguard evaluates it once per cluster
+# change (webhook/policy/precompute.go), not on every cache miss.
+available_candidates_for[level][gpu] := [name |
+	some name in names
+	input.cluster.runtimeClasses[name].available == true
+] if {
+	some level, by_gpu in candidates_for
+	some gpu, names in by_gpu
+}
+
+# class_selector_keys are the node label keys the RuntimeClasses' scheduling.nodeSelector set.
+class_selector_keys contains key if {
+	some rc in input.cluster.runtimeClasses
+	some key, _ in rc.nodeSelector
+}
+
+pod_selects_class_keys if {
+	some key, _ in input.pod.nodeSelector
+	class_selector_keys[key]
+}
 
 # Hook for custom policies (see policies/examples/team-overrides): a module in package
 # runtimeguard may define class_override as {"class": NAME, "source": TEXT}, source saying in

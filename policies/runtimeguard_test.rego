@@ -321,6 +321,46 @@ test_pod_node_selector_that_agrees_is_no_conflict if {
 	d.class == "gvisor"
 }
 
+# usable_candidates takes a shortcut (available_candidates_for, evaluated once per cluster
+# change) when the Pod has no placement of its own and sets no node label a class's
+# nodeSelector sets. It must list exactly what the general rule lists, shortcut taken or not.
+no_placement := {"constraint": "", "nodes": "", "count": 0, "fix": "", "classes": {}}
+
+test_usable_candidates_shortcut_agrees_with_the_general_rule if {
+	inputs := [
+		in_tenant({}),
+		in_tenant({"nodeSelector": {"kubernetes.io/os": "linux"}}),
+		in_tenant(gpu_pod),
+		in_payments({}),
+		make("tenant-a", untrusted_ns, {}, cluster_with({"gvisor": unavailable("gvisor")})),
+		make("tenant-a", untrusted_ns, gpu_pod, cluster_without({"gvisor-nvidia"})),
+		in_tenant({"nodeSelector": {"sandbox.runtimeguard.io/gvisor": "false"}}), # no shortcut
+		in_tenant({"nodeSelector": {"sandbox.runtimeguard.io/gvisor": "true"}}), # no shortcut
+	]
+	every inp in inputs {
+		with_placement := object.union(inp, {"placement": no_placement})
+		fast := runtimeguard.usable_candidates with input as with_placement
+		general := [name | some name in runtimeguard.candidates; runtimeguard.usable(name)] with input as with_placement
+		fast == general
+		count(general) > 0
+	}
+}
+
+test_usable_candidates_shortcut_skips_unavailable_classes if {
+	inp := make("tenant-a", untrusted_ns, {}, cluster_with({"gvisor": unavailable("gvisor")}))
+	with_placement := object.union(inp, {"placement": no_placement})
+	runtimeguard.available_candidates_for[1][false] == ["kata", "gvisor-nvidia", "kata-nvidia-gpu"] with input as with_placement
+	runtimeguard.usable_candidates == ["kata", "gvisor-nvidia", "kata-nvidia-gpu"] with input as with_placement
+	not runtimeguard.pod_selects_class_keys with input as with_placement
+}
+
+test_usable_candidates_shortcut_is_not_taken_when_the_pod_selects_a_class_key if {
+	inp := in_tenant({"nodeSelector": {"sandbox.runtimeguard.io/gvisor": "false"}})
+	with_placement := object.union(inp, {"placement": no_placement})
+	runtimeguard.pod_selects_class_keys with input as with_placement
+	runtimeguard.usable_candidates == ["kata", "gvisor-nvidia", "kata-nvidia-gpu"] with input as with_placement
+}
+
 test_class_without_node_selector_never_conflicts if {
 	# runc and wasm have nodeSelector null, as Go sends a RuntimeClass without scheduling.
 	d := runtimeguard.decision with input as in_tenant({"nodeSelector": {"kubernetes.io/arch": "arm64"}})

@@ -11,6 +11,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
+	"github.com/open-policy-agent/opa/v1/topdown"
 
 	"github.com/runtimeguard/runtimeguard/webhook/cluster"
 )
@@ -37,6 +38,9 @@ type program struct {
 	trace lazyQuery
 	// constants are the documents that depend only on the policy set, evaluated at load.
 	constants *precomputed
+	// cluster evaluates the documents that depend only on the policy set and input.cluster,
+	// once per cluster generation (Engine.clusterValues); nil when there are none.
+	cluster *clusterPlan
 	// classes are the class names the data lists, read once per set for KnownClass.
 	classes map[string]bool
 }
@@ -50,6 +54,7 @@ type Engine struct {
 
 	clusterMu    sync.Mutex
 	clusterCache atomic.Pointer[clusterEntry]
+	clusterDocs  atomic.Pointer[clusterDocsEntry]
 
 	cache decisionCache
 }
@@ -57,6 +62,13 @@ type Engine struct {
 type clusterEntry struct {
 	generation uint64
 	term       *ast.Term
+}
+
+// clusterDocsEntry holds the cluster documents of one policy and cluster generation; values is
+// nil when they could not be evaluated.
+type clusterDocsEntry struct {
+	generation generation
+	values     topdown.VirtualCache
 }
 
 // NewEngine compiles set; timeout <= 0 means DefaultTimeout.
@@ -142,6 +154,10 @@ func (e *Engine) Swap(ctx context.Context, set *Set) error {
 	if err != nil {
 		return err
 	}
+	cluster, err := planCluster(ctx, set)
+	if err != nil {
+		return err
+	}
 	// Only a decision defined key by key gains from evaluating some keys; one defined whole is
 	// evaluated whole whatever is read, so it keeps one query and every key's shape checked.
 	faces := map[Fields]rego.PreparedEvalQuery{}
@@ -154,7 +170,7 @@ func (e *Engine) Swap(ctx context.Context, set *Set) error {
 			faces[f] = q
 		}
 	}
-	e.current.Store(&program{decision: pq, faces: faces, generation: e.gens.Add(1), set: set, hash: set.Hash(), reads: reads, constants: constants, classes: set.ClassNames()})
+	e.current.Store(&program{decision: pq, faces: faces, generation: e.gens.Add(1), set: set, hash: set.Hash(), reads: reads, constants: constants, cluster: cluster, classes: set.ClassNames()})
 	return nil
 }
 
@@ -229,15 +245,16 @@ func (e *Engine) decide(ctx context.Context, prog *program, req Request) (d *Dec
 	if err != nil {
 		return nil, false, err
 	}
+	seeds := e.clusterValues(ctx, prog, req.Cluster, gen)
 	q, partial := prog.faces[fields]
 	if !partial {
 		q = prog.decision
 	}
-	d, err = e.evalDecision(ctx, prog, q, input)
+	d, err = e.evalDecision(ctx, prog, q, input, seeds)
 	if partial && errors.Is(err, errWrongShape) {
 		// The keys alone made no decision: the whole one says exactly what is wrong
 		// (undefined, not an object, no class), as it always has.
-		d, err = e.evalDecision(ctx, prog, prog.decision, input)
+		d, err = e.evalDecision(ctx, prog, prog.decision, input, seeds)
 	}
 	if err != nil {
 		return nil, false, err
@@ -247,8 +264,8 @@ func (e *Engine) decide(ctx context.Context, prog *program, req Request) (d *Dec
 }
 
 // evalDecision evaluates q, a query for the decision or some of its keys, and reads the result.
-func (e *Engine) evalDecision(ctx context.Context, prog *program, q rego.PreparedEvalQuery, input ast.Value) (*Decision, error) {
-	value, err := e.eval(ctx, q, input, DecisionQuery, rego.EvalVirtualCache(newSeededCache(prog.constants)))
+func (e *Engine) evalDecision(ctx context.Context, prog *program, q rego.PreparedEvalQuery, input ast.Value, cluster topdown.VirtualCache) (*Decision, error) {
+	value, err := e.eval(ctx, q, input, DecisionQuery, rego.EvalVirtualCache(newSeededCache(prog.constants, cluster)))
 	if err != nil {
 		return nil, err
 	}
@@ -314,6 +331,33 @@ func (e *Engine) clusterTerm(s *cluster.Snapshot) (*ast.Term, error) {
 	}
 	e.clusterCache.Store(&clusterEntry{generation: s.Generation, term: t})
 	return t, nil
+}
+
+// clusterValues returns the cluster documents of prog for snapshot s (generation gen),
+// evaluating them on the first call of a generation; nil when prog has none or they failed.
+func (e *Engine) clusterValues(ctx context.Context, prog *program, s *cluster.Snapshot, gen generation) topdown.VirtualCache {
+	if prog.cluster == nil {
+		return nil
+	}
+	if c := e.clusterDocs.Load(); c != nil && c.generation == gen {
+		return c.values
+	}
+	term, err := e.clusterTerm(s)
+	if err != nil {
+		return nil
+	}
+	e.clusterMu.Lock()
+	defer e.clusterMu.Unlock()
+	if c := e.clusterDocs.Load(); c != nil && c.generation == gen {
+		return c.values
+	}
+	// Not the caller's context: one admission's cancellation must not leave a generation
+	// without its documents.
+	values := prog.cluster.evaluate(context.WithoutCancel(ctx), prog.constants, term, e.timeout)
+	if c := e.clusterDocs.Load(); c == nil || c.generation.policy <= gen.policy && c.generation.cluster <= gen.cluster {
+		e.clusterDocs.Store(&clusterDocsEntry{generation: gen, values: values})
+	}
+	return values
 }
 
 // KnownClass says whether the current policy's data lists the class name: what bounds the

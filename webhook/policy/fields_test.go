@@ -36,7 +36,7 @@ func TestFacesDecideAsTheWholeDecision(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		whole, err := e.evalDecision(t.Context(), prog, prog.decision, input) // data.runtimeguard.decision itself
+		whole, err := e.evalDecision(t.Context(), prog, prog.decision, input, nil) // data.runtimeguard.decision itself
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -59,6 +59,24 @@ func precompute(ctx context.Context, set *Set, timeout time.Duration) (*precompu
 // rule or function they reach, reads no input, uses no `with` and calls no nondeterministic
 // builtin. Such a document has one value per policy set.
 func constantDocuments(set *Set) ([]ast.Ref, error) {
+	return pureDocuments(set, false)
+}
+
+// clusterDocuments lists the documents that read input.cluster and nothing else of the input
+// (and are not constant): one value per policy set and cluster generation.
+func clusterDocuments(set *Set) ([]ast.Ref, error) {
+	constant, err := pureDocuments(set, false)
+	if err != nil {
+		return nil, err
+	}
+	docs, err := pureDocuments(set, true)
+	return slices.DeleteFunc(docs, func(d ast.Ref) bool {
+		return slices.ContainsFunc(constant, func(c ast.Ref) bool { return d.HasPrefix(c) })
+	}), err
+}
+
+// pureDocuments lists the documents that read no input, or with cluster none but input.cluster.
+func pureDocuments(set *Set, cluster bool) ([]ast.Ref, error) {
 	c := ast.NewCompiler().
 		WithCapabilities(Capabilities()).
 		WithDefaultRegoVersion(ast.RegoV1)
@@ -66,7 +84,7 @@ func constantDocuments(set *Set) ([]ast.Ref, error) {
 	if c.Failed() {
 		return nil, c.Errors
 	}
-	a := purity{compiler: c, verdict: map[*ast.Rule]bool{}}
+	a := purity{compiler: c, verdict: map[*ast.Rule]bool{}, cluster: cluster}
 	seen := map[string]bool{}
 	var docs []ast.Ref
 	for _, name := range slices.Sorted(maps.Keys(c.Modules)) {
@@ -95,7 +113,11 @@ func constantDocuments(set *Set) ([]ast.Ref, error) {
 type purity struct {
 	compiler *ast.Compiler
 	verdict  map[*ast.Rule]bool
+	// cluster allows references under input.cluster.
+	cluster bool
 }
+
+var inputClusterRef = ast.InputRootRef.Append(ast.InternedTerm("cluster"))
 
 // documentIsConstant says whether every rule that can contribute to doc is constant.
 func (p *purity) documentIsConstant(doc ast.Ref) bool {
@@ -176,7 +198,7 @@ func (p *purity) termsAreConstant(rule *ast.Rule) bool {
 func (p *purity) refIsConstant(ref ast.Ref) bool {
 	switch {
 	case ref.HasPrefix(ast.InputRootRef):
-		return false
+		return p.cluster && ref.HasPrefix(inputClusterRef)
 	case ref.HasPrefix(ast.DefaultRootRef):
 		for _, r := range p.compiler.GetRulesDynamic(ref) {
 			if !p.ruleIsConstant(r) {
@@ -195,17 +217,24 @@ func (p *purity) refIsConstant(ref ast.Ref) bool {
 // precomputed values. Those answer only in the evaluation's base frame: a `with` pushes a
 // frame, and under `with` a constant document may have another value.
 type seededCache struct {
-	seed  topdown.VirtualCache
-	own   topdown.VirtualCache
-	depth int
+	seed    topdown.VirtualCache
+	cluster topdown.VirtualCache
+	own     topdown.VirtualCache
+	depth   int
 }
 
-func newSeededCache(p *precomputed) topdown.VirtualCache {
+// newSeededCache answers from the constant documents, then from the cluster documents of the
+// evaluation's cluster generation (either may be nil), then from the evaluation's own cache.
+func newSeededCache(constants *precomputed, cluster topdown.VirtualCache) topdown.VirtualCache {
 	own := topdown.NewVirtualCache()
-	if p == nil {
+	if constants == nil && cluster == nil {
 		return own
 	}
-	return &seededCache{seed: p.values, own: own}
+	c := &seededCache{own: own, cluster: cluster}
+	if constants != nil {
+		c.seed = constants.values
+	}
+	return c
 }
 
 func (c *seededCache) Push() { c.depth++; c.own.Push() }
@@ -214,8 +243,13 @@ func (c *seededCache) Pop() { c.depth--; c.own.Pop() }
 
 func (c *seededCache) Get(ref ast.Ref) (*ast.Term, bool) {
 	if c.depth == 0 {
-		if v, undefined := c.seed.Get(ref); v != nil || undefined {
-			return v, undefined
+		for _, seed := range [...]topdown.VirtualCache{c.seed, c.cluster} {
+			if seed == nil {
+				continue
+			}
+			if v, undefined := seed.Get(ref); v != nil || undefined {
+				return v, undefined
+			}
 		}
 	}
 	return c.own.Get(ref)
@@ -224,3 +258,48 @@ func (c *seededCache) Get(ref ast.Ref) (*ast.Term, bool) {
 func (c *seededCache) Put(ref ast.Ref, value *ast.Term) { c.own.Put(ref, value) }
 
 func (c *seededCache) Keys() []ast.Ref { return c.own.Keys() }
+
+// clusterPlan evaluates a policy set's cluster documents (clusterDocuments): per-class
+// availability and the like, which OPA would otherwise derive again on every cache miss. They
+// are evaluated once per cluster generation, on the first miss that needs them.
+type clusterPlan struct {
+	query rego.PreparedEvalQuery
+	docs  []string
+}
+
+// planCluster prepares the query of set's cluster documents; nil when it has none.
+func planCluster(ctx context.Context, set *Set) (*clusterPlan, error) {
+	docs, err := clusterDocuments(set)
+	if err != nil || len(docs) == 0 {
+		return nil, err
+	}
+	parts := make([]string, len(docs))
+	names := make([]string, len(docs))
+	for i, d := range docs {
+		parts[i] = fmt.Sprintf("__c%d := [__x | __x := %s]", i, d)
+		names[i] = d.String()
+	}
+	pq, err := prepare(ctx, set, strings.Join(parts, "; "))
+	if err != nil {
+		return nil, err
+	}
+	return &clusterPlan{query: pq, docs: names}, nil
+}
+
+// evaluate returns the values of the cluster documents for the cluster term (input.cluster),
+// or nil when they cannot be evaluated within timeout: each evaluation then derives them
+// itself, and reports the failure where admission can see it.
+func (p *clusterPlan) evaluate(ctx context.Context, constants *precomputed, cluster *ast.Term, timeout time.Duration) topdown.VirtualCache {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	values := topdown.NewVirtualCache()
+	cache := &seededCache{own: values}
+	if constants != nil {
+		cache.seed = constants.values
+	}
+	input := ast.NewObject(ast.Item(keyCluster, cluster))
+	if _, err := p.query.Eval(ctx, rego.EvalVirtualCache(cache), rego.EvalParsedInput(input)); err != nil {
+		return nil
+	}
+	return values
+}

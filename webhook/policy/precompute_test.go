@@ -67,12 +67,12 @@ all_input := input
 // precomputed documents: the values must be the same ones OPA derives itself.
 func TestPrecomputedDecisionsEqualEvaluatedOnes(t *testing.T) {
 	seeded := defaultEngine(t)
-	if seeded.current.Load().constants == nil {
-		t.Fatal("the default policy has no precomputed documents")
+	if seeded.current.Load().constants == nil || seeded.current.Load().cluster == nil {
+		t.Fatal("the default policy has no precomputed constant or cluster documents")
 	}
 	plain := defaultEngine(t)
 	prog := *plain.current.Load()
-	prog.constants = nil
+	prog.constants, prog.cluster = nil, nil
 	plain.current.Store(&prog)
 	v := testView(t)
 	pods := []struct{ ns, pod string }{
@@ -153,5 +153,83 @@ n := count([1 |
 	_, _, err := e.Decide(t.Context(), request(t, testView(t), "default", mustPod(t, `{"spec":{"containers":[{"name":"a","image":"a"}]}}`)))
 	if err == nil || !strings.HasPrefix(err.Error(), "policy evaluation did not finish within 100ms") {
 		t.Errorf("Decide error %v, want the deadline named", err)
+	}
+}
+
+func TestClusterDocuments(t *testing.T) {
+	src := `package runtimeguard
+
+decision := {"class": chosen, "reasons": [sprintf("%v", [available]), sprintf("%v", [pod_view])]}
+
+ranked := [c.name | some c in data.config.classes]
+
+# cluster: data and input.cluster only
+available := [name | some name in ranked; input.cluster.runtimeClasses[name].available == true]
+
+keys contains key if {
+	some rc in input.cluster.runtimeClasses
+	some key, _ in rc.nodeSelector
+}
+
+# not cluster: reads input.pod
+chosen := available[0] if input.pod.labels.tier == "gold"
+
+default chosen := ""
+
+# not cluster: a function that reads the pod
+pod_view := [name | some name in available; selects(name)]
+
+selects(name) if input.pod.nodeSelector[_] == name
+
+# not cluster: reads input whole, or a key of it that is not cluster
+whole := object.get(input, "cluster", {})
+
+any_key := [k | some k, _ in input]
+`
+	set := mustSet(t, policyFiles(t, false, map[string]string{
+		"policy.rego": src,
+		"data.json":   `{"config": {"classes": [{"name": "gvisor"}]}}`,
+	}))
+	docs, err := clusterDocuments(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, d := range docs {
+		got = append(got, d.String())
+	}
+	slices.Sort(got)
+	if want := []string{"data.runtimeguard.available", "data.runtimeguard.keys"}; !slices.Equal(got, want) {
+		t.Errorf("cluster documents\n%v\nwant\n%v (ranked is constant, the others read more of the input)", got, want)
+	}
+}
+
+// TestClusterDocumentsFollowTheCluster: the default policy's cluster documents are evaluated
+// once per cluster generation, and a change the next decision must see gets new values.
+func TestClusterDocumentsFollowTheCluster(t *testing.T) {
+	e := defaultEngine(t)
+	prog := e.current.Load()
+	if prog.cluster == nil || !slices.Contains(prog.cluster.docs, "data.runtimeguard.available_candidates_for") {
+		t.Fatalf("the default policy's cluster documents are %v, want available_candidates_for among them", prog.cluster)
+	}
+	v := testView(t)
+	tenantPod := mustPod(t, string(realisticPod(t)))
+	decide := func(wantClass string) *clusterDocsEntry {
+		t.Helper()
+		d, cached, err := e.Decide(t.Context(), request(t, v, "tenant-a", tenantPod))
+		if err != nil || cached || d.Class != wantClass {
+			t.Fatalf("class %q cached %v err %v, want %q from a new evaluation", d.Class, cached, err, wantClass)
+		}
+		c := e.clusterDocs.Load()
+		if c == nil || c.values == nil || c.generation.cluster != v.Snapshot().Generation {
+			t.Fatalf("cluster documents %+v, want evaluated for cluster generation %d", c, v.Snapshot().Generation)
+		}
+		return c
+	}
+	first := decide("gvisor")
+	v.DeleteRuntimeClass("gvisor")
+	second := decide("kata")
+	if first == second {
+		t.Fatal("a new cluster generation reused the previous cluster documents")
 	}
 }
