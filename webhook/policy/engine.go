@@ -353,7 +353,7 @@ func (e *Engine) clusterValues(ctx context.Context, prog *program, s *cluster.Sn
 	}
 	// Not the caller's context: one admission's cancellation must not leave a generation
 	// without its documents.
-	values := prog.cluster.evaluate(context.WithoutCancel(ctx), prog.constants, term, e.timeout)
+	values := prog.cluster.evaluate(context.WithoutCancel(ctx), term, e.timeout)
 	if c := e.clusterDocs.Load(); c == nil || c.generation.policy <= gen.policy && c.generation.cluster <= gen.cluster {
 		e.clusterDocs.Store(&clusterDocsEntry{generation: gen, values: values})
 	}

@@ -217,24 +217,23 @@ func (p *purity) refIsConstant(ref ast.Ref) bool {
 // precomputed values. Those answer only in the evaluation's base frame: a `with` pushes a
 // frame, and under `with` a constant document may have another value.
 type seededCache struct {
-	seed    topdown.VirtualCache
-	cluster topdown.VirtualCache
-	own     topdown.VirtualCache
-	depth   int
+	seed  topdown.VirtualCache
+	own   topdown.VirtualCache
+	depth int
 }
 
-// newSeededCache answers from the constant documents, then from the cluster documents of the
-// evaluation's cluster generation (either may be nil), then from the evaluation's own cache.
+// newSeededCache answers from the cluster documents of the evaluation's cluster generation
+// (which hold the constant ones too), or without them from the constant documents, then from
+// the evaluation's own cache. Either may be nil.
 func newSeededCache(constants *precomputed, cluster topdown.VirtualCache) topdown.VirtualCache {
 	own := topdown.NewVirtualCache()
-	if constants == nil && cluster == nil {
-		return own
+	switch {
+	case cluster != nil:
+		return &seededCache{seed: cluster, own: own}
+	case constants != nil:
+		return &seededCache{seed: constants.values, own: own}
 	}
-	c := &seededCache{own: own, cluster: cluster}
-	if constants != nil {
-		c.seed = constants.values
-	}
-	return c
+	return own
 }
 
 func (c *seededCache) Push() { c.depth++; c.own.Push() }
@@ -243,13 +242,8 @@ func (c *seededCache) Pop() { c.depth--; c.own.Pop() }
 
 func (c *seededCache) Get(ref ast.Ref) (*ast.Term, bool) {
 	if c.depth == 0 {
-		for _, seed := range [...]topdown.VirtualCache{c.seed, c.cluster} {
-			if seed == nil {
-				continue
-			}
-			if v, undefined := seed.Get(ref); v != nil || undefined {
-				return v, undefined
-			}
+		if v, undefined := c.seed.Get(ref); v != nil || undefined {
+			return v, undefined
 		}
 	}
 	return c.own.Get(ref)
@@ -267,17 +261,26 @@ type clusterPlan struct {
 	docs  []string
 }
 
-// planCluster prepares the query of set's cluster documents; nil when it has none.
+// planCluster prepares the query of set's cluster documents; nil when it has none. The query
+// evaluates the constant documents too, so that one cache holds both and an evaluation looks
+// a document up in two caches (this and its own), not three: a lookup per rule reached is a
+// cost every cache miss pays.
 func planCluster(ctx context.Context, set *Set) (*clusterPlan, error) {
 	docs, err := clusterDocuments(set)
 	if err != nil || len(docs) == 0 {
 		return nil, err
 	}
-	parts := make([]string, len(docs))
+	constant, err := constantDocuments(set)
+	if err != nil {
+		return nil, err
+	}
+	parts := make([]string, 0, len(docs)+len(constant))
 	names := make([]string, len(docs))
 	for i, d := range docs {
-		parts[i] = fmt.Sprintf("__c%d := [__x | __x := %s]", i, d)
 		names[i] = d.String()
+	}
+	for i, d := range append(slices.Clone(docs), constant...) {
+		parts = append(parts, fmt.Sprintf("__c%d := [__x | __x := %s]", i, d))
 	}
 	pq, err := prepare(ctx, set, strings.Join(parts, "; "))
 	if err != nil {
@@ -286,19 +289,15 @@ func planCluster(ctx context.Context, set *Set) (*clusterPlan, error) {
 	return &clusterPlan{query: pq, docs: names}, nil
 }
 
-// evaluate returns the values of the cluster documents for the cluster term (input.cluster),
-// or nil when they cannot be evaluated within timeout: each evaluation then derives them
-// itself, and reports the failure where admission can see it.
-func (p *clusterPlan) evaluate(ctx context.Context, constants *precomputed, cluster *ast.Term, timeout time.Duration) topdown.VirtualCache {
+// evaluate returns the values of the cluster and constant documents for the cluster term
+// (input.cluster), or nil when they cannot be evaluated within timeout: each evaluation then
+// derives them itself, and reports the failure where admission can see it.
+func (p *clusterPlan) evaluate(ctx context.Context, cluster *ast.Term, timeout time.Duration) topdown.VirtualCache {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	values := topdown.NewVirtualCache()
-	cache := &seededCache{own: values}
-	if constants != nil {
-		cache.seed = constants.values
-	}
 	input := ast.NewObject(ast.Item(keyCluster, cluster))
-	if _, err := p.query.Eval(ctx, rego.EvalVirtualCache(cache), rego.EvalParsedInput(input)); err != nil {
+	if _, err := p.query.Eval(ctx, rego.EvalVirtualCache(values), rego.EvalParsedInput(input)); err != nil {
 		return nil
 	}
 	return values
