@@ -191,10 +191,11 @@ usable(name) if {
 placement_constraint := object.get(input, ["placement", "constraint"], "")
 
 usable_candidates := available_candidates_for[required_isolation][required_gpu] if {
-	# The common case, in a few lookups: no placement of its own (every class's reach is the
-	# cluster-wide one) and no nodeSelector key a class's scheduling.nodeSelector also sets
-	# (no conflict possible), so the usable candidates are the available ones.
-	count(input.placement.classes) == 0
+	# The common case, in a few lookups: no placement of its own (input.placement.classes is
+	# then the cluster-wide availability) and no nodeSelector key a class's
+	# scheduling.nodeSelector also sets (no conflict possible), so the usable candidates are
+	# the available ones.
+	placement_constraint == ""
 	not pod_selects_class_keys
 } else := [name | some name in candidates; usable(name)]
 

@@ -322,9 +322,20 @@ test_pod_node_selector_that_agrees_is_no_conflict if {
 }
 
 # usable_candidates takes a shortcut (available_candidates_for, evaluated once per cluster
-# change) when the Pod has no placement of its own and sets no node label a class's
-# nodeSelector sets. It must list exactly what the general rule lists, shortcut taken or not.
+# change) when the Pod has no placement of its own (placement.constraint "") and sets no node
+# label a class's nodeSelector sets. It must list exactly what the general rule lists, shortcut taken or not.
 no_placement := {"constraint": "", "nodes": "", "count": 0, "fix": "", "classes": {}}
+
+# What Go sends for a Pod that asks nothing of its node: every class's cluster-wide reach.
+unconstrained(inp) := object.union(inp, {"placement": object.union(no_placement, {"classes": {name: {
+	"available": rc.available,
+	"known": rc.known,
+	"nodes": 1,
+	"detail": rc.reason,
+	"reason": rc.reason,
+} |
+	some name, rc in inp.cluster.runtimeClasses
+}})})
 
 test_usable_candidates_shortcut_agrees_with_the_general_rule if {
 	inputs := [
@@ -338,17 +349,18 @@ test_usable_candidates_shortcut_agrees_with_the_general_rule if {
 		in_tenant({"nodeSelector": {"sandbox.runtimeguard.io/gvisor": "true"}}), # no shortcut
 	]
 	every inp in inputs {
-		with_placement := object.union(inp, {"placement": no_placement})
-		fast := runtimeguard.usable_candidates with input as with_placement
-		general := [name | some name in runtimeguard.candidates; runtimeguard.usable(name)] with input as with_placement
-		fast == general
-		count(general) > 0
+		every with_placement in [object.union(inp, {"placement": no_placement}), unconstrained(inp)] {
+			fast := runtimeguard.usable_candidates with input as with_placement
+			general := [name | some name in runtimeguard.candidates; runtimeguard.usable(name)] with input as with_placement
+			fast == general
+			count(general) > 0
+		}
 	}
 }
 
 test_usable_candidates_shortcut_skips_unavailable_classes if {
 	inp := make("tenant-a", untrusted_ns, {}, cluster_with({"gvisor": unavailable("gvisor")}))
-	with_placement := object.union(inp, {"placement": no_placement})
+	with_placement := unconstrained(inp)
 	runtimeguard.available_candidates_for[1][false] == ["kata", "gvisor-nvidia", "kata-nvidia-gpu"] with input as with_placement
 	runtimeguard.usable_candidates == ["kata", "gvisor-nvidia", "kata-nvidia-gpu"] with input as with_placement
 	not runtimeguard.pod_selects_class_keys with input as with_placement

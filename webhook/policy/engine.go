@@ -56,7 +56,41 @@ type Engine struct {
 	clusterCache atomic.Pointer[clusterEntry]
 	clusterDocs  atomic.Pointer[clusterDocsEntry]
 
-	cache decisionCache
+	cache      decisionCache
+	placements placementMemo
+}
+
+// placementMemo holds input.placement per PodReach for one cluster generation. View.Reach
+// gives every Pod of a generation that asks the same of its nodes one shared PodReach (all
+// that ask nothing share the snapshot's), so a decision-cache miss finds its placement built:
+// with 10 RuntimeClasses that is some 140 allocations it does not repeat.
+type placementMemo struct {
+	mu         sync.Mutex
+	generation uint64
+	terms      map[*cluster.PodReach]*ast.Term
+}
+
+// maxPlacementTerms bounds the memo; Pods pinned to one node each bring their own PodReach.
+const maxPlacementTerms = 1024
+
+func (m *placementMemo) term(r *cluster.PodReach, generation uint64) *ast.Term {
+	if r == nil {
+		return placementTerm(nil)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.generation != generation || m.terms == nil || len(m.terms) >= maxPlacementTerms {
+		if generation < m.generation {
+			return placementTerm(r) // an older snapshot's request: not worth a reset
+		}
+		m.generation, m.terms = generation, make(map[*cluster.PodReach]*ast.Term)
+	}
+	t := m.terms[r]
+	if t == nil {
+		t = placementTerm(r)
+		m.terms[r] = t
+	}
+	return t
 }
 
 type clusterEntry struct {
@@ -293,7 +327,7 @@ func (e *Engine) input(req Request, in *projected) (ast.Value, error) {
 		ast.Item(keyOperation, ast.StringTerm(req.Operation)),
 		ast.Item(keyNamespace, namespaceTerm(req.Namespace, in)),
 		ast.Item(keyPod, pod),
-		ast.Item(keyPlacement, placementTerm(req.Reach)),
+		ast.Item(keyPlacement, e.placements.term(req.Reach, req.Cluster.Generation)),
 		ast.Item(keyCluster, clusterValue),
 	), nil
 }
