@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/runtimeguard/runtimeguard/webhook/cluster"
 )
 
 // TestFacesDecideAsTheWholeDecision: what the webhooks read (MutateFields, ValidateFields), and
@@ -116,5 +118,27 @@ func TestAPolicyDefiningTheDecisionKeyByKeyIsReadKeyByKey(t *testing.T) {
 		if _, _, err := noClass.Decide(t.Context(), req); err == nil || !strings.Contains(err.Error(), "decision.class is missing") {
 			t.Fatalf("fields %08b: err = %v, want decision.class is missing", f, err)
 		}
+	}
+}
+
+// TestPlacementTermsAreBuiltOncePerReach: the Pods that share a PodReach (View.Reach hands one
+// to all Pods of a generation that ask the same of their nodes) share its input.placement, and
+// a new generation builds it again.
+func TestPlacementTermsAreBuiltOncePerReach(t *testing.T) {
+	var m placementMemo
+	a := &cluster.PodReach{Constraint: "nodeSelector pool=a", Classes: map[string]cluster.Reach{"gvisor": {Available: true, Nodes: 2}}}
+	b := &cluster.PodReach{Constraint: "nodeSelector pool=b", Classes: map[string]cluster.Reach{"gvisor": {Available: false}}}
+	first := m.term(a, 7)
+	if again := m.term(a, 7); again != first {
+		t.Error("the same PodReach in the same generation built its term again")
+	}
+	if other := m.term(b, 7); other == first || other.Equal(first) {
+		t.Errorf("another PodReach got %v, the first one's term", other)
+	}
+	if next := m.term(a, 8); next == first || !next.Equal(first) {
+		t.Error("a new generation must build the term again (an equal one for an unchanged PodReach)")
+	}
+	if older := m.term(a, 7); !older.Equal(first) || m.generation != 8 {
+		t.Errorf("a request of an older generation got %v or reset the memo to %d", older, m.generation)
 	}
 }
