@@ -377,12 +377,21 @@ override_problem := sprintf("%s (%s)", [unmet_because(class_override.class), sug
 	not meets(class_override.class)
 } else := sprintf("it cannot run this pod (%s)", [unavailable_reason(class_override.class)])
 
-requirement_text := sprintf("isolation >= %d and a GPU runtime", [required_isolation]) if {
-	required_isolation > 0
-	required_gpu
+requirement_text := requirement_texts[required_isolation][required_gpu]
+
+# requirement_texts[isolation][gpu] words each requirement a Pod can have (the same keys as
+# candidates_for): built from data alone, so a cache miss looks its words up.
+requirement_texts[level][gpu] := requirement_words(level, gpu) if {
+	some level, by_gpu in candidates_for
+	some gpu, _ in by_gpu
+}
+
+requirement_words(level, gpu) := sprintf("isolation >= %d and a GPU runtime", [level]) if {
+	level > 0
+	gpu
 } else := "a GPU runtime" if {
-	required_gpu
-} else := sprintf("isolation >= %d", [required_isolation])
+	gpu
+} else := sprintf("isolation >= %d", [level])
 
 unavailable_details := [detail | some name in candidates; detail := unavailable_detail(name)] if {
 	count(candidates) > 0
@@ -507,8 +516,11 @@ requirement_reasons := [sprintf("requires %s", [requirement_text])] if has_requi
 
 else := ["no trait requires a sandboxed or GPU runtime"]
 
-# Only classes cheaper than the choice are worth explaining (all of them when none was chosen).
-skipped_reasons := [sprintf("skipped %s", [unavailable_reason(name)]) |
+# Only classes cheaper than the choice are worth explaining (all of them when none was chosen):
+# none when the cheapest candidate was chosen, as it mostly is.
+skipped_reasons := [] if {
+	candidates[0] == chosen_class
+} else := [sprintf("skipped %s", [unavailable_reason(name)]) |
 	some name in array.slice(candidates, 0, choice_index + 1)
 	not name in usable_candidates # usable() again would re-derive each class's reach
 ] if {
