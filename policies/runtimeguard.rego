@@ -25,7 +25,10 @@ decision.traits := trait_sources
 
 decision.requirements := {"isolation": required_isolation, "gpu": required_gpu}
 
-decision.conflicts := selector_conflicts(named_class)
+# No key of the Pod's nodeSelector is one a class selects: nothing to compare.
+decision.conflicts := [] if {
+	not pod_selects_class_keys
+} else := selector_conflicts(named_class)
 
 # trait_sources[trait] holds, for each trait the Pod has, where that trait came from.
 trait_sources[trait] contains sprintf("namespace %q is %s=%s", [input.namespace.name, key, value]) if {
@@ -299,7 +302,7 @@ fix := sprintf("remove spec.runtimeClassName to let runtimeguard choose, or set 
 deny contains msg if {
 	has_requirement
 	named_class != ""
-	not meets(named_class)
+	not named_class in candidates # the classes that meet the requirement, already at hand
 	msg := sprintf(
 		"pod rejected: %s (%s); spec.runtimeClassName is %q; %s",
 		[unmet_because(named_class), suggestion, named_class, fix],
@@ -413,9 +416,9 @@ unavailable_why(name, why) := sprintf("%s: RuntimeClass not found", [name]) if {
 # A claim that cannot be resolved yet might request a trait's device class: say so instead of
 # deciding without that trait in silence. Only when some trait reads device classes.
 warn contains msg if {
-	count(trait_device_classes) > 0
-	some claim in pod_claims
+	some claim in pod_claims # first: most Pods have no claims
 	claim.resolved != true
+	count(trait_device_classes) > 0
 	msg := sprintf(
 		"resource claim %q of the pod in namespace %q is not resolved: %s; until it is, runtimeguard cannot tell whether it requests device class %s and decides without it",
 		[claim.name, input.pod.namespace, claim.reason, concat(" or ", sort(trait_device_classes))],
