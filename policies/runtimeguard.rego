@@ -311,9 +311,16 @@ deny contains msg if {
 
 all_sources := [source | some _, sources in trait_sources; some source in sources]
 
+# A Pod that names no class is denied when no class can serve it, or when an override cannot
+# (unnamed_denials). Behind one rule, a Pod that names a class (what the validating webhook
+# mostly sees, after the mutating one injected it) skips them at once.
 deny contains msg if {
-	has_requirement
 	named_class == ""
+	some msg in unnamed_denials
+}
+
+unnamed_denials contains msg if {
+	has_requirement
 	not override_rejected
 	count(usable_candidates) == 0
 	placement_constraint == ""
@@ -325,9 +332,8 @@ deny contains msg if {
 
 # The Pod's own placement (nodeName, nodeSelector, node affinity) leaves no node that runs a
 # class providing what it needs, though the cluster may have such nodes elsewhere.
-deny contains msg if {
+unnamed_denials contains msg if {
 	has_requirement
-	named_class == ""
 	not override_rejected
 	count(usable_candidates) == 0
 	placement_constraint != ""
@@ -356,9 +362,8 @@ placement_problem := sprintf("%s, none of which runs a class that provides it", 
 
 # Reached only when the mutating webhook did not run (not registered, or skipped): the Pod
 # would otherwise slip through on the node's default runtime.
-deny contains msg if {
+unnamed_denials contains msg if {
 	has_requirement
-	named_class == ""
 	not override_rejected
 	count(usable_candidates) > 0
 	msg := sprintf(
@@ -367,8 +372,7 @@ deny contains msg if {
 	)
 }
 
-deny contains msg if {
-	named_class == ""
+unnamed_denials contains msg if {
 	override_rejected
 	msg := sprintf(
 		"pod rejected: %s asks for runtime class %q, but %s; change the override, or name a runtime class in spec.runtimeClassName",

@@ -50,7 +50,7 @@ func BenchmarkBuildInput(b *testing.B) {
 	in := e.current.Load().reads.project(context.Background(), req)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := e.input(req, &in); err != nil {
+		if _, err := e.input(e.current.Load(), req, &in); err != nil {
 			b.Fatal(err)
 		}
 	}

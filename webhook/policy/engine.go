@@ -57,40 +57,8 @@ type Engine struct {
 	clusterDocs  atomic.Pointer[clusterDocsEntry]
 
 	cache      decisionCache
-	placements placementMemo
-}
-
-// placementMemo holds input.placement per PodReach for one cluster generation. View.Reach
-// gives every Pod of a generation that asks the same of its nodes one shared PodReach (all
-// that ask nothing share the snapshot's), so a decision-cache miss finds its placement built:
-// with 10 RuntimeClasses that is some 140 allocations it does not repeat.
-type placementMemo struct {
-	mu         sync.Mutex
-	generation uint64
-	terms      map[*cluster.PodReach]*ast.Term
-}
-
-// maxPlacementTerms bounds the memo; Pods pinned to one node each bring their own PodReach.
-const maxPlacementTerms = 1024
-
-func (m *placementMemo) term(r *cluster.PodReach, generation uint64) *ast.Term {
-	if r == nil {
-		return placementTerm(nil)
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.generation != generation || m.terms == nil || len(m.terms) >= maxPlacementTerms {
-		if generation < m.generation {
-			return placementTerm(r) // an older snapshot's request: not worth a reset
-		}
-		m.generation, m.terms = generation, make(map[*cluster.PodReach]*ast.Term)
-	}
-	t := m.terms[r]
-	if t == nil {
-		t = placementTerm(r)
-		m.terms[r] = t
-	}
-	return t
+	placements termMemo[*cluster.PodReach]
+	namespaces termMemo[*cluster.Namespace]
 }
 
 type clusterEntry struct {
@@ -103,6 +71,41 @@ type clusterEntry struct {
 type clusterDocsEntry struct {
 	generation generation
 	values     topdown.VirtualCache
+}
+
+// termMemo holds input terms per shared, never-modified object for one generation:
+// input.placement per PodReach (View.Reach gives every Pod of a cluster generation that asks
+// the same of its nodes one PodReach, and all that ask nothing the snapshot's) and
+// input.namespace per Namespace (the view keeps each version of a Namespace as is). A
+// decision-cache miss then finds them built: with 10 RuntimeClasses the placement alone is
+// some 140 allocations.
+type termMemo[K comparable] struct {
+	mu         sync.Mutex
+	generation uint64
+	terms      map[K]*ast.Term
+}
+
+// maxMemoTerms bounds a memo: Pods pinned to one node each bring their own PodReach, and
+// Namespaces fetched from the API server (not in the view) their own Namespace.
+const maxMemoTerms = 1024
+
+// term returns the term of k for generation, built by build on first use. A request of an
+// older generation gets a term built for it alone.
+func (m *termMemo[K]) term(k K, generation uint64, build func() *ast.Term) *ast.Term {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.generation != generation || m.terms == nil || len(m.terms) >= maxMemoTerms {
+		if generation < m.generation {
+			return build()
+		}
+		m.generation, m.terms = generation, make(map[K]*ast.Term)
+	}
+	t := m.terms[k]
+	if t == nil {
+		t = build()
+		m.terms[k] = t
+	}
+	return t
 }
 
 // NewEngine compiles set; timeout <= 0 means DefaultTimeout.
@@ -275,7 +278,7 @@ func (e *Engine) decide(ctx context.Context, prog *program, req Request) (d *Dec
 	if d := e.cache.get(gen, key); d != nil {
 		return d, true, nil
 	}
-	input, err := e.input(req, &in)
+	input, err := e.input(prog, req, &in)
 	if err != nil {
 		return nil, false, err
 	}
@@ -312,9 +315,16 @@ func (e *Engine) evalDecision(ctx context.Context, prog *program, q rego.Prepare
 
 var errWrongShape = errors.New("policy returned the wrong shape")
 
+func (e *Engine) placementTerm(r *cluster.PodReach, generation uint64) *ast.Term {
+	if r == nil {
+		return placementTerm(nil)
+	}
+	return e.placements.term(r, generation, func() *ast.Term { return placementTerm(r) })
+}
+
 // input builds the whole Rego input: the request as projected (operation, namespace, pod,
 // placement) and the cluster part, built once per cluster generation.
-func (e *Engine) input(req Request, in *projected) (ast.Value, error) {
+func (e *Engine) input(prog *program, req Request, in *projected) (ast.Value, error) {
 	clusterValue, err := e.clusterTerm(req.Cluster)
 	if err != nil {
 		return nil, err
@@ -325,9 +335,9 @@ func (e *Engine) input(req Request, in *projected) (ast.Value, error) {
 	}
 	return ast.NewObject(
 		ast.Item(keyOperation, ast.StringTerm(req.Operation)),
-		ast.Item(keyNamespace, namespaceTerm(req.Namespace, in)),
+		ast.Item(keyNamespace, e.namespaces.term(req.Namespace, prog.generation, func() *ast.Term { return namespaceTerm(req.Namespace, in) })),
 		ast.Item(keyPod, pod),
-		ast.Item(keyPlacement, e.placements.term(req.Reach, req.Cluster.Generation)),
+		ast.Item(keyPlacement, e.placementTerm(req.Reach, req.Cluster.Generation)),
 		ast.Item(keyCluster, clusterValue),
 	), nil
 }

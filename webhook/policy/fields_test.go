@@ -34,7 +34,7 @@ func TestFacesDecideAsTheWholeDecision(t *testing.T) {
 		req := request(t, v, p.ns, mustPod(t, p.pod))
 		prog := e.current.Load()
 		in := prog.reads.project(t.Context(), req)
-		input, err := e.input(req, &in)
+		input, err := e.input(prog, req, &in)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -121,24 +121,52 @@ func TestAPolicyDefiningTheDecisionKeyByKeyIsReadKeyByKey(t *testing.T) {
 	}
 }
 
-// TestPlacementTermsAreBuiltOncePerReach: the Pods that share a PodReach (View.Reach hands one
-// to all Pods of a generation that ask the same of their nodes) share its input.placement, and
-// a new generation builds it again.
-func TestPlacementTermsAreBuiltOncePerReach(t *testing.T) {
-	var m placementMemo
+// TestInputTermsAreBuiltOncePerSharedObject: the Pods that share a PodReach (View.Reach hands
+// one to all Pods of a generation that ask the same of their nodes) share its input.placement,
+// a new generation builds it again, and a request of an older one neither reuses nor resets.
+func TestInputTermsAreBuiltOncePerSharedObject(t *testing.T) {
+	var e Engine
 	a := &cluster.PodReach{Constraint: "nodeSelector pool=a", Classes: map[string]cluster.Reach{"gvisor": {Available: true, Nodes: 2}}}
 	b := &cluster.PodReach{Constraint: "nodeSelector pool=b", Classes: map[string]cluster.Reach{"gvisor": {Available: false}}}
-	first := m.term(a, 7)
-	if again := m.term(a, 7); again != first {
+	first := e.placementTerm(a, 7)
+	if again := e.placementTerm(a, 7); again != first {
 		t.Error("the same PodReach in the same generation built its term again")
 	}
-	if other := m.term(b, 7); other == first || other.Equal(first) {
+	if other := e.placementTerm(b, 7); other == first || other.Equal(first) {
 		t.Errorf("another PodReach got %v, the first one's term", other)
 	}
-	if next := m.term(a, 8); next == first || !next.Equal(first) {
+	if next := e.placementTerm(a, 8); next == first || !next.Equal(first) {
 		t.Error("a new generation must build the term again (an equal one for an unchanged PodReach)")
 	}
-	if older := m.term(a, 7); !older.Equal(first) || m.generation != 8 {
-		t.Errorf("a request of an older generation got %v or reset the memo to %d", older, m.generation)
+	if older := e.placementTerm(a, 7); !older.Equal(first) || e.placements.generation != 8 {
+		t.Errorf("a request of an older generation got %v or reset the memo to %d", older, e.placements.generation)
+	}
+	if nilReach := e.placementTerm(nil, 8); nilReach == nil || len(e.placements.terms) != 1 {
+		t.Errorf("no PodReach: term %v, memo of %d entries; want a term and no entry", nilReach, len(e.placements.terms))
+	}
+}
+
+// TestNamespaceTermsFollowThePolicy: input.namespace holds the labels the policy reads, so a
+// policy swap (a new policy generation) must not serve the previous policy's projection.
+func TestNamespaceTermsFollowThePolicy(t *testing.T) {
+	e := defaultEngine(t)
+	v := testView(t)
+	ns := namespace(t, v, "tenant-a")
+	pod := mustPod(t, `{"spec":{"containers":[{"name":"a","image":"a"}]}}`)
+	d, _, err := e.Decide(t.Context(), Request{Operation: "CREATE", Namespace: ns, Pod: pod, Cluster: v.Snapshot()})
+	if err != nil || d.Class != "gvisor" {
+		t.Fatalf("class %q, %v; want gvisor for the untrusted namespace", d.Class, err)
+	}
+	// The same Namespace object under a policy that declares no label it reads: it is given none.
+	src := "package runtimeguard\n\ndecision := {\"class\": sprintf(\"%d labels\", [count(input.namespace.labels)])}\n"
+	if err := e.Swap(t.Context(), mustSet(t, policyFiles(t, false, map[string]string{
+		"policy.rego": src,
+		"data.json":   `{"config": {"reads": {"mine": {"namespace_labels": []}}}}`,
+	}))); err != nil {
+		t.Fatal(err)
+	}
+	d, _, err = e.Decide(t.Context(), Request{Operation: "CREATE", Namespace: ns, Pod: pod, Cluster: v.Snapshot()})
+	if err != nil || d.Class != "0 labels" {
+		t.Fatalf("class %q, %v; want 0 labels: the new policy reads no namespace label", d.Class, err)
 	}
 }

@@ -87,8 +87,8 @@ func (e *Engine) Trace(ctx context.Context, req Request) (*Trace, error) {
 	if prog.trace.err != nil {
 		return nil, prog.trace.err
 	}
-	in := e.current.Load().reads.project(ctx, req)
-	input, err := e.input(req, &in)
+	in := prog.reads.project(ctx, req)
+	input, err := e.input(prog, req, &in)
 	if err != nil {
 		return nil, err
 	}
