@@ -34,15 +34,7 @@ func precompute(ctx context.Context, set *Set, timeout time.Duration) (*precompu
 	if err != nil || len(docs) == 0 {
 		return nil, err
 	}
-	// One query reads them all; a comprehension per document keeps an undefined one from
-	// making the whole query undefined.
-	parts := make([]string, len(docs))
-	names := make([]string, len(docs))
-	for i, d := range docs {
-		parts[i] = fmt.Sprintf("__c%d := [__x | __x := %s]", i, d)
-		names[i] = d.String()
-	}
-	pq, err := prepare(ctx, set, strings.Join(parts, "; "))
+	pq, err := prepareDocuments(ctx, set, docs)
 	if err != nil {
 		return nil, err
 	}
@@ -52,7 +44,7 @@ func precompute(ctx context.Context, set *Set, timeout time.Duration) (*precompu
 	if _, err := pq.Eval(ctx, rego.EvalVirtualCache(values)); err != nil {
 		return nil, nil //nolint:nilerr // see the doc comment: evaluations report it
 	}
-	return &precomputed{values: values, docs: names}, nil
+	return &precomputed{values: values, docs: documentNames(docs)}, nil
 }
 
 // constantDocuments lists the rule documents (not functions) of set whose every rule, and every
@@ -274,19 +266,29 @@ func planCluster(ctx context.Context, set *Set) (*clusterPlan, error) {
 	if err != nil {
 		return nil, err
 	}
-	parts := make([]string, 0, len(docs)+len(constant))
+	pq, err := prepareDocuments(ctx, set, append(slices.Clone(docs), constant...))
+	if err != nil {
+		return nil, err
+	}
+	return &clusterPlan{query: pq, docs: documentNames(docs)}, nil
+}
+
+// prepareDocuments prepares one query that reads every document of docs; a comprehension per
+// document keeps an undefined one from making the whole query undefined.
+func prepareDocuments(ctx context.Context, set *Set, docs []ast.Ref) (rego.PreparedEvalQuery, error) {
+	parts := make([]string, len(docs))
+	for i, d := range docs {
+		parts[i] = fmt.Sprintf("__c%d := [__x | __x := %s]", i, d)
+	}
+	return prepare(ctx, set, strings.Join(parts, "; "))
+}
+
+func documentNames(docs []ast.Ref) []string {
 	names := make([]string, len(docs))
 	for i, d := range docs {
 		names[i] = d.String()
 	}
-	for i, d := range append(slices.Clone(docs), constant...) {
-		parts = append(parts, fmt.Sprintf("__c%d := [__x | __x := %s]", i, d))
-	}
-	pq, err := prepare(ctx, set, strings.Join(parts, "; "))
-	if err != nil {
-		return nil, err
-	}
-	return &clusterPlan{query: pq, docs: names}, nil
+	return names
 }
 
 // evaluate returns the values of the cluster and constant documents for the cluster term
