@@ -315,6 +315,7 @@ func (e *Engine) evalDecision(ctx context.Context, prog *program, q rego.Prepare
 
 var errWrongShape = errors.New("policy returned the wrong shape")
 
+// placementTerm is input.placement for r, built once per PodReach and cluster generation.
 func (e *Engine) placementTerm(r *cluster.PodReach, generation uint64) *ast.Term {
 	if r == nil {
 		return placementTerm(nil)
