@@ -417,6 +417,7 @@ unavailable_why(name, why) := sprintf("%s: RuntimeClass not found", [name]) if {
 } else := sprintf("%s: %s", [name, why])
 
 # Custom policies add rules to deny and warn in package runtimeguard (see policies/examples/).
+
 # A claim that cannot be resolved yet might request a trait's device class: say so instead of
 # deciding without that trait in silence. Only when some trait reads device classes.
 warn contains msg if {
