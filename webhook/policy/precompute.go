@@ -29,10 +29,9 @@ type precomputed struct {
 // (the bound of one evaluation). A set whose constant documents cannot be evaluated (one fails
 // or takes too long) gets none: each evaluation then derives them itself, and reports the
 // failure where admission can see it.
-func precompute(ctx context.Context, set *Set, timeout time.Duration) (*precomputed, error) {
-	docs, err := constantDocuments(set)
-	if err != nil || len(docs) == 0 {
-		return nil, err
+func precompute(ctx context.Context, set *compiledSet, docs []ast.Ref, timeout time.Duration) (*precomputed, error) {
+	if len(docs) == 0 {
+		return nil, nil
 	}
 	pq, err := prepareDocuments(ctx, set, docs)
 	if err != nil {
@@ -47,35 +46,22 @@ func precompute(ctx context.Context, set *Set, timeout time.Duration) (*precompu
 	return &precomputed{values: values, docs: documentNames(docs)}, nil
 }
 
-// constantDocuments lists the rule documents (not functions) of set whose every rule, and every
-// rule or function they reach, reads no input, uses no `with` and calls no nondeterministic
-// builtin. Such a document has one value per policy set.
-func constantDocuments(set *Set) ([]ast.Ref, error) {
-	return pureDocuments(set, false)
+// pureDocuments lists the rule documents (not functions) of set that depend on no input that
+// changes per admission. constant: every rule of the document, and every rule or function it
+// reaches, reads no input, uses no `with` and calls no nondeterministic builtin; such a document
+// has one value per policy set. cluster: the same, except that it reads input.cluster (and is
+// not constant); one value per policy set and cluster generation. c is the compiled set.
+func pureDocuments(c *ast.Compiler) (constant, cluster []ast.Ref) {
+	constant = documentsOf(c, false)
+	cluster = slices.DeleteFunc(documentsOf(c, true), func(d ast.Ref) bool {
+		return slices.ContainsFunc(constant, func(k ast.Ref) bool { return d.HasPrefix(k) })
+	})
+	return constant, cluster
 }
 
-// clusterDocuments lists the documents that read input.cluster and nothing else of the input
-// (and are not constant): one value per policy set and cluster generation.
-func clusterDocuments(set *Set) ([]ast.Ref, error) {
-	constant, err := pureDocuments(set, false)
-	if err != nil {
-		return nil, err
-	}
-	docs, err := pureDocuments(set, true)
-	return slices.DeleteFunc(docs, func(d ast.Ref) bool {
-		return slices.ContainsFunc(constant, func(c ast.Ref) bool { return d.HasPrefix(c) })
-	}), err
-}
-
-// pureDocuments lists the documents that read no input, or with cluster none but input.cluster.
-func pureDocuments(set *Set, cluster bool) ([]ast.Ref, error) {
-	c := ast.NewCompiler().
-		WithCapabilities(Capabilities()).
-		WithDefaultRegoVersion(ast.RegoV1)
-	c.Compile(set.Modules)
-	if c.Failed() {
-		return nil, c.Errors
-	}
+// documentsOf lists the documents of c that read no input, or with cluster none but
+// input.cluster.
+func documentsOf(c *ast.Compiler, cluster bool) []ast.Ref {
 	a := purity{compiler: c, verdict: map[*ast.Rule]bool{}, cluster: cluster}
 	seen := map[string]bool{}
 	var docs []ast.Ref
@@ -99,7 +85,7 @@ func pureDocuments(set *Set, cluster bool) ([]ast.Ref, error) {
 	all := slices.Clone(docs)
 	return slices.DeleteFunc(docs, func(d ast.Ref) bool {
 		return slices.ContainsFunc(all, func(other ast.Ref) bool { return len(other) < len(d) && d.HasPrefix(other) })
-	}), nil
+	})
 }
 
 type purity struct {
@@ -245,7 +231,7 @@ func (c *seededCache) Put(ref ast.Ref, value *ast.Term) { c.own.Put(ref, value) 
 
 func (c *seededCache) Keys() []ast.Ref { return c.own.Keys() }
 
-// clusterPlan evaluates a policy set's cluster documents (clusterDocuments): per-class
+// clusterPlan evaluates a policy set's cluster documents (pureDocuments): per-class
 // availability and the like, which OPA would otherwise derive again on every cache miss. They
 // are evaluated once per cluster generation, on the first miss that needs them.
 type clusterPlan struct {
@@ -257,14 +243,9 @@ type clusterPlan struct {
 // evaluates the constant documents too, so that one cache holds both and an evaluation looks
 // a document up in two caches (this and its own), not three: a lookup per rule reached is a
 // cost every cache miss pays.
-func planCluster(ctx context.Context, set *Set) (*clusterPlan, error) {
-	docs, err := clusterDocuments(set)
-	if err != nil || len(docs) == 0 {
-		return nil, err
-	}
-	constant, err := constantDocuments(set)
-	if err != nil {
-		return nil, err
+func planCluster(ctx context.Context, set *compiledSet, docs, constant []ast.Ref) (*clusterPlan, error) {
+	if len(docs) == 0 {
+		return nil, nil
 	}
 	pq, err := prepareDocuments(ctx, set, append(slices.Clone(docs), constant...))
 	if err != nil {
@@ -275,12 +256,12 @@ func planCluster(ctx context.Context, set *Set) (*clusterPlan, error) {
 
 // prepareDocuments prepares one query that reads every document of docs; a comprehension per
 // document keeps an undefined one from making the whole query undefined.
-func prepareDocuments(ctx context.Context, set *Set, docs []ast.Ref) (rego.PreparedEvalQuery, error) {
+func prepareDocuments(ctx context.Context, set *compiledSet, docs []ast.Ref) (rego.PreparedEvalQuery, error) {
 	parts := make([]string, len(docs))
 	for i, d := range docs {
 		parts[i] = fmt.Sprintf("__c%d := [__x | __x := %s]", i, d)
 	}
-	return prepare(ctx, set, strings.Join(parts, "; "))
+	return set.prepare(ctx, strings.Join(parts, "; "))
 }
 
 func documentNames(docs []ast.Ref) []string {

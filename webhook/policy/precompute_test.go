@@ -48,10 +48,11 @@ all_input := input
 		"policy.rego": src,
 		"data.json":   `{"config": {"classes": [{"name": "gvisor", "isolation": 1}], "labels": {"a": 1}}}`,
 	}))
-	docs, err := constantDocuments(set)
+	compiled, err := compileSet(set)
 	if err != nil {
 		t.Fatal(err)
 	}
+	docs, _ := pureDocuments(compiled.compiler)
 	var got []string
 	for _, d := range docs {
 		got = append(got, d.String())
@@ -190,10 +191,11 @@ any_key := [k | some k, _ in input]
 		"policy.rego": src,
 		"data.json":   `{"config": {"classes": [{"name": "gvisor"}]}}`,
 	}))
-	docs, err := clusterDocuments(set)
+	compiled, err := compileSet(set)
 	if err != nil {
 		t.Fatal(err)
 	}
+	_, docs := pureDocuments(compiled.compiler)
 	var got []string
 	for _, d := range docs {
 		got = append(got, d.String())
