@@ -453,9 +453,8 @@ func (n *Node) importImages(ctx context.Context) error {
 		}
 	}
 	// The CRI plugin learns of imported images from containerd's event stream, so its image
-	// list can lag the import (a CI run listed it empty): wait for the tag, not for the import.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	// list can lag the import (a CI run listed it empty): wait for the tags, not for the import.
+	return n.wait(ctx, n.containerd, 30*time.Second, func() error {
 		var tags []string
 		if err := n.withCRI(func(c *cri) (err error) { tags, err = c.imageTags(ctx); return err }); err != nil {
 			return err
@@ -467,18 +466,11 @@ func (n *Node) importImages(ctx context.Context) error {
 			}
 			pause = pause || tag == sandboxImage
 		}
-		if pause && n.BusyboxImage != "" {
-			return nil
+		if !pause || n.BusyboxImage == "" {
+			return fmt.Errorf("the busybox and pause images imported from %s are not both in containerd's CRI image list (tags: %v)", n.opts.BinDir, tags)
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the busybox and pause images are not both in containerd's CRI image list 30s after importing them from %s (tags seen: %v)", n.opts.BinDir, tags)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
+		return nil
+	})
 }
 
 // kubeletCredentials writes the kubelet's kubeconfig: a client certificate for
