@@ -497,6 +497,19 @@ n := count([1 |
 	if elapsed > 2*time.Second {
 		t.Errorf("Decide returned after %s with a 100ms timeout", elapsed)
 	}
+
+	// A caller that gives up (the API server closed the connection) stops it too, long
+	// before the engine's own deadline.
+	e = mustEngine(t, policyFiles(t, false, map[string]string{"policy.rego": slow}), time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	start = time.Now()
+	if d, _, err := e.Decide(ctx, request(t, v, "default", pod)); err == nil {
+		t.Fatalf("a looping policy decided %s", pretty(d))
+	}
+	if elapsed := time.Since(start); elapsed > 2*time.Second {
+		t.Errorf("Decide returned after %s with the caller's context cancelled after 100ms", elapsed)
+	}
 }
 
 func TestSwapWithABrokenSetKeepsTheOldProgram(t *testing.T) {
