@@ -42,7 +42,8 @@ trait_sources[trait] contains sprintf("pod label %s=%s", [key, value]) if {
 }
 
 trait_sources[trait] contains sprintf("container %q requests %s", [c.name, resource]) if {
-	some c in all_containers
+	some kind in ["containers", "initContainers"] # all_containers, without building it
+	some c in input.pod[kind]
 	some resource, n in c.extendedResources
 	n > 0
 	some trait in resource_traits[resource]
@@ -69,14 +70,12 @@ resource_traits[resource] contains trait if {
 # each claim to the device classes of its template or claim (input.pod.resourceClaims);
 # unresolved ones are warned about (claim_warnings) rather than silently giving no trait.
 trait_sources[trait] contains sprintf("resource claim %q (%s) requests device class %s", [claim.name, claim.source, class]) if {
-	some claim in pod_claims
+	some claim in input.pod.resourceClaims
 	claim.resolved == true
 	some trait, def in data.config.traits
 	some class in claim.deviceClasses
 	class in def.device_classes
 }
-
-pod_claims := object.get(input.pod, "resourceClaims", [])
 
 all_containers := array.concat(object.get(input.pod, "containers", []), object.get(input.pod, "initContainers", []))
 
@@ -191,7 +190,9 @@ usable(name) if {
 	not conflicts_with_pod(name)
 }
 
-placement_constraint := object.get(input, ["placement", "constraint"], "")
+default placement_constraint := ""
+
+placement_constraint := input.placement.constraint
 
 usable_candidates := available_candidates_for[required_isolation][required_gpu] if {
 	# The common case, in a few lookups: no placement of its own (input.placement.classes is
@@ -421,7 +422,7 @@ unavailable_why(name, why) := sprintf("%s: RuntimeClass not found", [name]) if {
 # A claim that cannot be resolved yet might request a trait's device class: say so instead of
 # deciding without that trait in silence. Only when some trait reads device classes.
 warn contains msg if {
-	some claim in pod_claims # first: most Pods have no claims
+	some claim in input.pod.resourceClaims # first: most Pods have no claims
 	claim.resolved != true
 	count(trait_device_classes) > 0
 	msg := sprintf(
@@ -510,10 +511,28 @@ label_keys_text(known) := concat(", ", sort(object.keys(known))) if count(known)
 else := "none"
 
 # reasons explain the decision in order: traits, requirement, classes passed over, the choice.
-reasons := array.concat(
-	array.concat(trait_reasons, requirement_reasons),
-	array.concat(skipped_reasons, choice_reasons),
-)
+reasons := array.concat(trait_reasons, decided_reasons)
+
+# The common case in one lookup: the cheapest candidate was chosen, and by no override.
+decided_reasons := cheapest_reasons[required_isolation][required_gpu][chosen_class] if {
+	candidates[0] == chosen_class
+	not overridden
+} else := general_decided_reasons
+
+general_decided_reasons := array.concat(array.concat(requirement_reasons, skipped_reasons), choice_reasons)
+
+# cheapest_reasons[isolation][gpu][class] are general_decided_reasons for a requirement whose
+# cheapest candidate is class: built from data alone, so a cache miss looks them up. Without a
+# requirement no class is chosen (but by an override), so that one has no entry.
+cheapest_reasons[level][gpu][names[0]] := [
+	sprintf("requires %s", [requirement_texts[level][gpu]]),
+	sprintf("cheapest available class that provides %s: %q", [requirement_texts[level][gpu], names[0]]),
+] if {
+	some level, by_gpu in candidates_for
+	some gpu, names in by_gpu
+	[level, gpu] != [0, false]
+	count(names) > 0
+}
 
 trait_reasons := sort([sprintf("trait %s: %s", [trait, source]) |
 	some trait, sources in trait_sources

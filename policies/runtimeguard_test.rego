@@ -373,6 +373,31 @@ test_usable_candidates_shortcut_is_not_taken_when_the_pod_selects_a_class_key if
 	runtimeguard.usable_candidates == ["kata", "gvisor-nvidia", "kata-nvidia-gpu"] with input as with_placement
 }
 
+# decided_reasons looks the reasons up (cheapest_reasons) when the cheapest candidate was
+# chosen. For every requirement they must read exactly what the general rule builds.
+test_cheapest_reasons_agree_with_the_general_rule if {
+	count(runtimeguard.cheapest_reasons) > 0
+	every level, by_gpu in runtimeguard.cheapest_reasons {
+		every gpu, by_class in by_gpu {
+			every class, looked_up in by_class {
+				general := runtimeguard.general_decided_reasons with runtimeguard.required_isolation as level
+					with runtimeguard.required_gpu as gpu
+					with runtimeguard.chosen_class as class
+					with input as in_tenant({})
+				looked_up == general
+			}
+		}
+	}
+}
+
+test_reasons_take_the_general_rule_when_a_cheaper_class_is_skipped if {
+	inp := make("tenant-a", untrusted_ns, {}, cluster_with({"gvisor": unavailable("gvisor")}))
+	reasons := runtimeguard.reasons with input as inp
+	some r in reasons
+	startswith(r, "skipped gvisor")
+	runtimeguard.decided_reasons == runtimeguard.general_decided_reasons with input as inp
+}
+
 test_class_without_node_selector_never_conflicts if {
 	# runc and wasm have nodeSelector null, as Go sends a RuntimeClass without scheduling.
 	d := runtimeguard.decision with input as in_tenant({"nodeSelector": {"kubernetes.io/arch": "arm64"}})
