@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -151,4 +152,63 @@ type WrongTypeError struct {
 
 func (e *WrongTypeError) Error() string {
 	return fmt.Sprintf("field %q has the wrong type (%s, want %s)", fieldPath(e.Pointer), kindName(e.Got), e.Want)
+}
+
+// ExtendedResources is a container's resources.requests or resources.limits as far as policies
+// see it: the extended resources only (names with a "/", such as nvidia.com/gpu). cpu and
+// memory, in every container of every Pod, are checked to be quantities and skipped without
+// being built.
+type ExtendedResources map[string]Quantity
+
+// UnmarshalJSONFrom reads a resource list, keeping only the extended resources.
+func (r *ExtendedResources) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	if dec.PeekKind() != '{' { // null, or the wrong type: as any map would be read
+		return json.UnmarshalDecode(dec, (*map[string]Quantity)(r))
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return err
+	}
+	var unquoted [64]byte
+	for dec.PeekKind() != '}' {
+		raw, err := dec.ReadValue() // the name, quoted; valid until the next read
+		if err != nil {
+			return err
+		}
+		name := raw[1 : len(raw)-1]
+		if bytes.IndexByte(name, '\\') >= 0 {
+			if name, err = jsontext.AppendUnquote(unquoted[:0], raw); err != nil {
+				return err
+			}
+		}
+		if bytes.IndexByte(name, '/') < 0 {
+			if kind := dec.PeekKind(); kind != '"' && kind != '0' {
+				var q Quantity
+				return atMember(dec, q.UnmarshalJSONFrom(dec)) // the error naming the type
+			}
+			if err := dec.SkipValue(); err != nil {
+				return err
+			}
+			continue
+		}
+		var q Quantity
+		if err := q.UnmarshalJSONFrom(dec); err != nil {
+			return atMember(dec, err)
+		}
+		if *r == nil {
+			*r = ExtendedResources{}
+		}
+		(*r)[string(name)] = q
+	}
+	_, err := dec.ReadToken()
+	return err
+}
+
+// atMember places a quantity's error at the member just read (resources.limits.nvidia.com/gpu),
+// as json places it in a map it reads itself.
+func atMember(dec *jsontext.Decoder, err error) error {
+	var own *quantityError
+	if !errors.As(err, &own) {
+		return err
+	}
+	return &json.SemanticError{JSONPointer: dec.StackPointer(), Err: err}
 }

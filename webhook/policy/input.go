@@ -55,8 +55,8 @@ type Container struct {
 	Name      string `json:"name"`
 	Image     string `json:"image"`
 	Resources struct {
-		Requests map[string]Quantity `json:"requests"`
-		Limits   map[string]Quantity `json:"limits"`
+		Requests ExtendedResources `json:"requests"`
+		Limits   ExtendedResources `json:"limits"`
 	} `json:"resources"`
 	SecurityContext *struct {
 		Privileged *bool `json:"privileged"`
