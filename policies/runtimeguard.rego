@@ -86,7 +86,7 @@ trait_needs_gpu(trait) if data.config.traits[trait].requires.gpu == true
 # Tables built from data alone. runtimeguard evaluates rules that read no input once per policy
 # set (webhook/policy/precompute.go), so the rules a cache miss runs look values up in these
 # instead of deriving them again.
-trait_isolation_of[trait] := trait_isolation(trait) if some trait, _ in data.config.traits
+trait_isolation_of := {trait: trait_isolation(trait) | some trait, _ in data.config.traits}
 
 gpu_traits contains trait if {
 	some trait, _ in data.config.traits
@@ -155,9 +155,10 @@ candidates := candidates_for[required_isolation][required_gpu]
 # candidates_for[isolation][gpu] lists the candidates for each requirement a Pod can have (the
 # isolation levels the traits name, or 0, with or without a GPU): built from data alone, so a
 # cache miss looks its list up instead of filtering the classes again.
-candidates_for[level][gpu] := [class.name | some class in ranked_classes; class.isolation >= level; class.gpu >= gpu] if {
-	some level in ({0} | {isolation | some isolation in trait_isolation_of})
+candidates_for := {level: {gpu: [class.name | some class in ranked_classes; class.isolation >= level; class.gpu >= gpu] |
 	some gpu in {false, true}
+} |
+	some level in ({0} | {isolation | some isolation in trait_isolation_of})
 }
 
 # selector_conflicts(name) lists the keys where a class's scheduling.nodeSelector contradicts
@@ -206,12 +207,10 @@ usable_candidates := available_candidates_for[required_isolation][required_gpu] 
 # available_candidates_for is candidates_for with the classes available somewhere in the
 # cluster. It reads only data and input.cluster, so runtimeguard evaluates it once per cluster
 # change (webhook/policy/precompute.go), not on every cache miss.
-available_candidates_for[level][gpu] := [name |
-	some name in names
-	input.cluster.runtimeClasses[name].available == true
-] if {
-	some level, by_gpu in candidates_for
+available_candidates_for := {level: {gpu: [name | some name in names; input.cluster.runtimeClasses[name].available == true] |
 	some gpu, names in by_gpu
+} |
+	some level, by_gpu in candidates_for
 }
 
 # class_selector_keys are the node label keys the RuntimeClasses' scheduling.nodeSelector set.
@@ -231,10 +230,13 @@ pod_selects_class_keys if {
 # usable it is the class injected, requirement or not. When it is not, nothing is injected and
 # a Pod that names no class is denied with the reason (override_rejected): an override never
 # silently falls back. An override without a string "class" is ignored. The default policy
-# defines no override.
+# defines no override, so the rules below first ask has_override: a cache miss then evaluates
+# none of them.
 class_override := value if {
 	some value in []
 }
+
+has_override if is_string(class_override.class)
 
 overridden if {
 	meets(class_override.class)
@@ -250,12 +252,15 @@ override_source := object.get(class_override, "source", "a class override")
 
 default chosen_class := ""
 
-chosen_class := class_override.class if overridden
+chosen_class := class_override.class if {
+	has_override
+	overridden
+}
 
+# not has_override: neither overridden nor override_rejected.
 chosen_class := usable_candidates[0] if {
 	has_requirement
-	not overridden
-	not override_rejected
+	not has_override
 }
 
 # Every class the cluster has is acceptable when nothing is required. Otherwise only described
@@ -389,10 +394,7 @@ requirement_text := requirement_texts[required_isolation][required_gpu]
 
 # requirement_texts[isolation][gpu] words each requirement a Pod can have (the same keys as
 # candidates_for): built from data alone, so a cache miss looks its words up.
-requirement_texts[level][gpu] := requirement_words(level, gpu) if {
-	some level, by_gpu in candidates_for
-	some gpu, _ in by_gpu
-}
+requirement_texts := {level: {gpu: requirement_words(level, gpu) | some gpu, _ in by_gpu} | some level, by_gpu in candidates_for}
 
 requirement_words(level, gpu) := sprintf("isolation >= %d and a GPU runtime", [level]) if {
 	level > 0
@@ -516,7 +518,7 @@ reasons := array.concat(trait_reasons, decided_reasons)
 # The common case in one lookup: the cheapest candidate was chosen, and by no override.
 decided_reasons := cheapest_reasons[required_isolation][required_gpu][chosen_class] if {
 	candidates[0] == chosen_class
-	not overridden
+	not has_override
 } else := general_decided_reasons
 
 general_decided_reasons := array.concat(array.concat(requirement_reasons, skipped_reasons), choice_reasons)
@@ -524,14 +526,15 @@ general_decided_reasons := array.concat(array.concat(requirement_reasons, skippe
 # cheapest_reasons[isolation][gpu][class] are general_decided_reasons for a requirement whose
 # cheapest candidate is class: built from data alone, so a cache miss looks them up. Without a
 # requirement no class is chosen (but by an override), so that one has no entry.
-cheapest_reasons[level][gpu][names[0]] := [
+cheapest_reasons := {level: {gpu: {names[0]: [
 	sprintf("requires %s", [requirement_texts[level][gpu]]),
 	sprintf("cheapest available class that provides %s: %q", [requirement_texts[level][gpu], names[0]]),
-] if {
-	some level, by_gpu in candidates_for
+]} |
 	some gpu, names in by_gpu
 	[level, gpu] != [0, false]
 	count(names) > 0
+} |
+	some level, by_gpu in candidates_for
 }
 
 trait_reasons := sort([sprintf("trait %s: %s", [trait, source]) |

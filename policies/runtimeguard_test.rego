@@ -739,6 +739,13 @@ test_class_override_meeting_requirements_is_chosen if {
 	d.deny == {`pod rejected: namespace "tenant-a" is runtimeguard.io/tenancy=untrusted, which needs isolation >= 1; spec.runtimeClassName is not set; set it to "kata" (runtimeguard's mutating webhook does this when it is registered)`}
 }
 
+# The override picks the class the policy would pick anyway: the reasons still say who chose.
+test_class_override_of_the_cheapest_class_is_named_as_an_override if {
+	d := runtimeguard.decision with input as in_tenant({}) with runtimeguard.class_override as override("gvisor")
+	d.class == "gvisor"
+	d.reasons[count(d.reasons) - 1] == `class override by test override: "gvisor"`
+}
+
 test_class_override_applies_without_requirement if {
 	d := runtimeguard.decision with input as in_default({}) with runtimeguard.class_override as override("wasm")
 	d.class == "wasm"
