@@ -202,12 +202,12 @@ func TestGOMEMLIMIT(t *testing.T) {
 		args      []string
 		want      string // "" = no GOMEMLIMIT
 	}{
-		{"the default 128Mi limit gives 45%, 57MiB", nil, "57MiB"},
-		{"a 256Mi limit gives 115MiB", []string{"--set", "resources.limits.memory=256Mi"}, "115MiB"},
-		{"a 1Gi limit gives 460MiB", []string{"--set", "resources.limits.memory=1Gi"}, "460MiB"},
-		{"a fractional 1.5Gi limit gives 691MiB", []string{"--set", "resources.limits.memory=1.5Gi"}, "691MiB"},
-		{"a decimal 500M limit gives 214MiB", []string{"--set", "resources.limits.memory=500M"}, "214MiB"},
-		{"a limit in plain bytes (a YAML number) gives 115MiB", []string{"--set", "resources.limits.memory=268435456"}, "115MiB"},
+		{"the default 128Mi limit gives 38%, 48MiB", nil, "48MiB"},
+		{"a 256Mi limit gives 97MiB", []string{"--set", "resources.limits.memory=256Mi"}, "97MiB"},
+		{"a 1Gi limit gives 389MiB", []string{"--set", "resources.limits.memory=1Gi"}, "389MiB"},
+		{"a fractional 1.5Gi limit gives 583MiB", []string{"--set", "resources.limits.memory=1.5Gi"}, "583MiB"},
+		{"a decimal 500M limit gives 181MiB", []string{"--set", "resources.limits.memory=500M"}, "181MiB"},
+		{"a limit in plain bytes (a YAML number) gives 97MiB", []string{"--set", "resources.limits.memory=268435456"}, "97MiB"},
 		{"limitPercent 90 of 128Mi gives 115MiB", []string{"--set", "goMemLimit.limitPercent=90"}, "115MiB"},
 		{"an explicit value wins over the limit", []string{"--set", "goMemLimit.value=200MiB"}, "200MiB"},
 		{"disabled sets none", []string{"--set", "goMemLimit.enabled=false"}, ""},

@@ -345,8 +345,8 @@ matchConditions:
 
 {{/*
 GOMEMLIMIT for the container, or "" when none is set: goMemLimit.value as written, else
-goMemLimit.limitPercent of resources.limits.memory rounded down to whole MiB (128Mi at 45% ->
-57MiB). A GOMEMLIMIT in extraEnv wins (none is derived then). Fails when it cannot be
+goMemLimit.limitPercent of resources.limits.memory rounded down to whole MiB (128Mi at 38% ->
+48MiB). A GOMEMLIMIT in extraEnv wins (none is derived then). Fails when it cannot be
 derived, so a removed memory limit does not silently drop the soft limit.
 */}}
 {{- define "runtimeguard.goMemLimit" -}}

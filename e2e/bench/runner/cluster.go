@@ -64,8 +64,8 @@ func runCluster(ctx context.Context, args []string, out io.Writer) error {
 	workers := fs.Int("workers", 32, "concurrent creates")
 	starts := fs.Int("starts", 2, "runtimeguard starts to time")
 	n := fs.Int("requests", 6000, "admissions under load after the first start")
-	// What charts/runtimeguard deploys by default: goMemLimit.limitPercent 45 of its 128Mi limit.
-	memlimit := fs.String("memlimit", "57MiB", "also start runtimeguard with this GOMEMLIMIT (\"\": don't); the default is the chart's")
+	// What charts/runtimeguard deploys by default: goMemLimit.limitPercent 38 of its 128Mi limit.
+	memlimit := fs.String("memlimit", "48MiB", "also start runtimeguard with this GOMEMLIMIT (\"\": don't); the default is the chart's")
 	mixes := fs.String("mixes", "pool,bound", "placement mixes (review.Mix) sent after the load, at c=8 (\"\": none)")
 	if err := fs.Parse(args); err != nil {
 		return err
