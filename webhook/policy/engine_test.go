@@ -504,8 +504,12 @@ n := count([1 |
 	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 	defer cancel()
 	start = time.Now()
-	if d, _, err := e.Decide(ctx, request(t, v, "default", pod)); err == nil {
+	d, _, err = e.Decide(ctx, request(t, v, "default", pod))
+	if err == nil {
 		t.Fatalf("a looping policy decided %s", pretty(d))
+	}
+	if !strings.HasPrefix(err.Error(), "policy evaluation stopped, the request was cancelled: ") {
+		t.Errorf("error %q, want the cancelled request named, not the engine's deadline", err)
 	}
 	if elapsed := time.Since(start); elapsed > 2*time.Second {
 		t.Errorf("Decide returned after %s with the caller's context cancelled after 100ms", elapsed)
