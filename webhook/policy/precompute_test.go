@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
 )
 
 func TestConstantDocuments(t *testing.T) {
@@ -44,21 +46,8 @@ scoped := x if {
 # not constant: reads input whole
 all_input := input
 `
-	set := mustSet(t, policyFiles(t, false, map[string]string{
-		"policy.rego": src,
-		"data.json":   `{"config": {"classes": [{"name": "gvisor", "isolation": 1}], "labels": {"a": 1}}}`,
-	}))
-	compiled, err := compileSet(set)
-	if err != nil {
-		t.Fatal(err)
-	}
-	docs, _ := pureDocuments(compiled.compiler)
-	var got []string
-	for _, d := range docs {
-		got = append(got, d.String())
-	}
+	got, _ := pureDocumentNames(t, src, `{"config": {"classes": [{"name": "gvisor", "isolation": 1}], "labels": {"a": 1}}}`)
 	want := []string{"data.runtimeguard.by_name", "data.runtimeguard.known", "data.runtimeguard.ranked", "data.runtimeguard.tier_count"}
-	slices.Sort(got)
 	if !slices.Equal(got, want) {
 		t.Errorf("constant documents\n%v\nwant\n%v", got, want)
 	}
@@ -187,20 +176,7 @@ whole := object.get(input, "cluster", {})
 
 any_key := [k | some k, _ in input]
 `
-	set := mustSet(t, policyFiles(t, false, map[string]string{
-		"policy.rego": src,
-		"data.json":   `{"config": {"classes": [{"name": "gvisor"}]}}`,
-	}))
-	compiled, err := compileSet(set)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, docs := pureDocuments(compiled.compiler)
-	var got []string
-	for _, d := range docs {
-		got = append(got, d.String())
-	}
-	slices.Sort(got)
+	_, got := pureDocumentNames(t, src, `{"config": {"classes": [{"name": "gvisor"}]}}`)
 	if want := []string{"data.runtimeguard.available", "data.runtimeguard.keys"}; !slices.Equal(got, want) {
 		t.Errorf("cluster documents\n%v\nwant\n%v (ranked is constant, the others read more of the input)", got, want)
 	}
@@ -234,4 +210,25 @@ func TestClusterDocumentsFollowTheCluster(t *testing.T) {
 	if first == second {
 		t.Fatal("a new cluster generation reused the previous cluster documents")
 	}
+}
+
+// pureDocumentNames compiles a policy and its data and names, sorted, the constant and the
+// cluster documents pureDocuments finds.
+func pureDocumentNames(t *testing.T, policy, data string) (constant, cluster []string) {
+	t.Helper()
+	set := mustSet(t, policyFiles(t, false, map[string]string{"policy.rego": policy, "data.json": data}))
+	compiled, err := compileSet(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := func(refs []ast.Ref) []string {
+		var out []string
+		for _, r := range refs {
+			out = append(out, r.String())
+		}
+		slices.Sort(out)
+		return out
+	}
+	c, cl := pureDocuments(compiled.compiler)
+	return names(c), names(cl)
 }
